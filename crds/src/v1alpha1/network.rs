@@ -1,0 +1,114 @@
+//! Network isolation settings: which peers may reach the bot, how cluster DNS is found,
+//! and egress beyond the declared services. Every rule names a peer and a port: the API
+//! has no way to say "all egress".
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// Which pods may reach the bot, and any egress beyond the declared services.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NetworkSpec {
+    /// Peers allowed to reach the bot's API port: the reverse proxy or ingress
+    /// controller. Empty means no ingress to the API at all.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 32))]
+    pub ingress_from: Vec<NetworkPeer>,
+    /// Peers allowed to scrape the metrics port (Prometheus). Empty means none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 32))]
+    pub metrics_from: Vec<NetworkPeer>,
+    /// Where cluster DNS runs. The default fits kube-dns and CoreDNS in `kube-system`.
+    #[serde(default)]
+    pub dns: DnsSpec,
+    /// Egress beyond the services under `spec.services`, each to named peers and ports.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 32))]
+    pub extra_egress: Vec<EgressRule>,
+}
+
+/// A set of peers in a network policy: pods chosen by labels, or IP blocks. Give
+/// selectors or CIDRs, not both, and never an empty selector (that would match every pod).
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-validations" = [
+    {
+        "rule": "(has(self.podSelector) || has(self.namespaceSelector)) != (has(self.cidrs) && size(self.cidrs) > 0)",
+        "message": "give either podSelector/namespaceSelector or cidrs, exactly one of the two"
+    },
+    {
+        "rule": "!has(self.podSelector) || size(self.podSelector) > 0",
+        "message": "podSelector must name at least one label: an empty selector matches every pod",
+        "fieldPath": ".podSelector"
+    },
+    {
+        "rule": "!has(self.namespaceSelector) || size(self.namespaceSelector) > 0",
+        "message": "namespaceSelector must name at least one label: an empty selector matches every namespace",
+        "fieldPath": ".namespaceSelector"
+    }
+]))]
+pub struct NetworkPeer {
+    /// Labels of the peer pods. Without `namespaceSelector` they are looked for in the
+    /// GeneralBot's own namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod_selector: Option<BTreeMap<String, String>>,
+    /// Labels of the namespaces the peer pods run in, such as
+    /// `kubernetes.io/metadata.name: ingress-nginx`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace_selector: Option<BTreeMap<String, String>>,
+    /// IP blocks of peers outside the cluster, such as a managed database.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(
+        length(max = 32),
+        inner(length(max = 43)),
+        extend("x-kubernetes-validations" = [{"rule": "self.all(c, isCIDR(c))", "message": "every entry of cidrs must be a CIDR such as 10.0.0.0/24 or 2001:db8::/64"}])
+    )]
+    pub cidrs: Vec<String>,
+}
+
+/// Where cluster DNS runs.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DnsSpec {
+    /// The DNS pods, as a network peer.
+    #[serde(default = "default_dns_peer")]
+    pub peer: NetworkPeer,
+}
+
+impl Default for DnsSpec {
+    fn default() -> Self {
+        Self {
+            peer: default_dns_peer(),
+        }
+    }
+}
+
+fn default_dns_peer() -> NetworkPeer {
+    NetworkPeer {
+        pod_selector: Some(BTreeMap::from([(
+            "k8s-app".to_owned(),
+            "kube-dns".to_owned(),
+        )])),
+        namespace_selector: Some(BTreeMap::from([(
+            "kubernetes.io/metadata.name".to_owned(),
+            "kube-system".to_owned(),
+        )])),
+        cidrs: Vec::new(),
+    }
+}
+
+/// Egress to a peer on given ports.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EgressRule {
+    /// A short name for the rule, shown in the network policy.
+    #[schemars(length(min = 1, max = 63), pattern(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"))]
+    pub name: String,
+    /// Who the bot may reach.
+    pub peer: NetworkPeer,
+    /// TCP ports it may reach them on.
+    #[schemars(length(min = 1, max = 16), inner(range(min = 1, max = 65535)))]
+    pub ports: Vec<i32>,
+}

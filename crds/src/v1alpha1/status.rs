@@ -1,0 +1,60 @@
+//! The observed state of a GeneralBot, as `kubectl get gb` and `kubectl describe gb`
+//! show it. Follows the API conventions: `observedGeneration` and typed conditions.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// The observed state of a GeneralBot.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GeneralBotStatus {
+    /// The `metadata.generation` this status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// `Ready`, plus one condition per concern (`WorkloadAvailable`, `NetworkIsolated`,
+    /// …). A condition that is not `True` says why in its reason and message.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
+    pub conditions: Vec<Condition>,
+    /// Bot server pods that are available.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub available_replicas: Option<i32>,
+    /// Every certificate the operator issued for this bot.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub certificates: Vec<CertificateStatus>,
+    /// Every key ring of this bot.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub key_rings: Vec<KeyRingStatus>,
+}
+
+/// One certificate.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CertificateStatus {
+    /// Which certificate (`root`, `intermediate`, `serving`, `postgres-client`, …).
+    pub name: String,
+    /// Serial number, in hex.
+    pub serial: String,
+    /// When it expires (RFC 3339).
+    pub not_after: String,
+    /// When the operator will renew it (RFC 3339).
+    pub renew_at: String,
+}
+
+/// One key ring.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct KeyRingStatus {
+    /// Which ring (`jwt`, `data`, `field`, `hmac`).
+    pub name: String,
+    /// Id of the key used for new signatures or encryptions.
+    pub active_key_id: String,
+    /// When the active key was created (RFC 3339).
+    pub active_since: String,
+    /// Keys in the ring, the active one included.
+    pub keys: u32,
+    /// The rotation under way, if any: `Added`, `Activated` or `Retiring`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rotation_phase: Option<String>,
+}

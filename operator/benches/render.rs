@@ -1,0 +1,113 @@
+//! Benchmark: how fast the builders turn GeneralBots into objects, and how much memory
+//! the controller's caches take for 1,000 GeneralBots and everything they own.
+//!
+//! `cargo bench -p generalbot-operator` prints objects rendered per second (build plus
+//! YAML, as `render` does, and build alone, as a reconcile does) and the resident memory
+//! added by filling watch caches with 1,000 GeneralBots' objects.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing, missing_docs)]
+
+use std::hint::black_box;
+use std::time::Instant;
+
+use generalbot_crds::GeneralBot;
+use generalbot_operator::builders::desired;
+use generalbot_operator::render;
+use kube::runtime::reflector;
+use kube::runtime::watcher;
+
+const BOTS: usize = 1000;
+
+fn bots() -> Vec<GeneralBot> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/full.yaml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let base = render::parse(&path, &text, Some("bots")).unwrap();
+    (0..BOTS)
+        .map(|i| {
+            let mut gb = base.clone();
+            gb.metadata.name = Some(format!("bot-{i}"));
+            gb.metadata.uid = Some(format!("00000000-0000-0000-0000-{i:012}"));
+            gb
+        })
+        .collect()
+}
+
+fn rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+fn main() {
+    let bots = bots();
+    let rounds = 5;
+
+    // Build only: what a reconcile does.
+    let mut best = f64::MAX;
+    let mut objects = 0;
+    for _ in 0..rounds {
+        let start = Instant::now();
+        objects = 0;
+        for gb in &bots {
+            let d = black_box(desired(gb).unwrap());
+            objects += 4 + d.network_policies.len();
+        }
+        best = best.min(start.elapsed().as_secs_f64());
+    }
+    println!(
+        "build: {BOTS} GeneralBots -> {objects} objects in {:.1} ms = {:.0} objects/s",
+        best * 1e3,
+        objects as f64 / best
+    );
+
+    // Build and print as YAML (with the key Secret): what `render` does.
+    let mut best = f64::MAX;
+    let mut bytes = 0;
+    for _ in 0..rounds {
+        let start = Instant::now();
+        bytes = 0;
+        objects = 0;
+        for gb in &bots {
+            let out = black_box(render::render(gb).unwrap());
+            bytes += out.len();
+            objects += out.matches("\n---\n").count() + 1;
+        }
+        best = best.min(start.elapsed().as_secs_f64());
+    }
+    println!(
+        "render: {BOTS} GeneralBots -> {objects} objects ({} KiB of YAML) in {:.1} ms = {:.0} objects/s",
+        bytes / 1024,
+        best * 1e3,
+        objects as f64 / best
+    );
+
+    // Memory: fill watch caches as the controller holds them.
+    let before = rss_kib();
+    let (gb_store, mut gb_writer) = reflector::store::<GeneralBot>();
+    let (dep_store, mut dep_writer) = reflector::store();
+    let (svc_store, mut svc_writer) = reflector::store();
+    let (sa_store, mut sa_writer) = reflector::store();
+    let (pdb_store, mut pdb_writer) = reflector::store();
+    let (np_store, mut np_writer) = reflector::store();
+    for gb in &bots {
+        let d = desired(gb).unwrap();
+        gb_writer.apply_watcher_event(&watcher::Event::Apply(gb.clone()));
+        dep_writer.apply_watcher_event(&watcher::Event::Apply(d.deployment));
+        svc_writer.apply_watcher_event(&watcher::Event::Apply(d.service));
+        sa_writer.apply_watcher_event(&watcher::Event::Apply(d.service_account));
+        pdb_writer.apply_watcher_event(&watcher::Event::Apply(d.pod_disruption_budget));
+        for p in d.network_policies {
+            np_writer.apply_watcher_event(&watcher::Event::Apply(p));
+        }
+    }
+    let after = rss_kib();
+    let cached = gb_store.len() + dep_store.len() + svc_store.len() + sa_store.len() + pdb_store.len() + np_store.len();
+    println!(
+        "memory: {cached} cached objects for {BOTS} GeneralBots add {:.1} MiB resident ({:.1} KiB per GeneralBot)",
+        (after.saturating_sub(before)) as f64 / 1024.0,
+        (after.saturating_sub(before)) as f64 / BOTS as f64
+    );
+}

@@ -1,0 +1,408 @@
+//! The bot server Deployment, hardened past the Pod Security Standard *restricted*:
+//! non-root with a fixed UID and GID, read-only root filesystem, no capabilities, no
+//! privilege escalation, seccomp `RuntimeDefault`, optional user namespaces, requests and
+//! limits, three probes, and every secret mounted as a read-only file.
+
+use std::collections::BTreeMap;
+
+use generalbot_crds::contract::{self, env};
+use generalbot_crds::v1alpha1::{ServerSettings, TlsMode};
+use k8s_openapi::api::apps::v1::{
+    Deployment, DeploymentSpec, DeploymentStrategy, RollingUpdateDeployment,
+};
+use k8s_openapi::api::core::v1::{
+    Capabilities, Container, ContainerPort, EmptyDirVolumeSource, EnvVar, HTTPGetAction, KeyToPath,
+    PodSecurityContext, PodSpec, PodTemplateSpec, Probe, ResourceRequirements, SeccompProfile,
+    SecretVolumeSource, SecurityContext, TopologySpreadConstraint, Volume, VolumeMount,
+};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+
+use super::meta::{object_meta, selector_labels};
+use super::services::{DeclaredService, ServiceKind, declared_services};
+use super::{BuildContext, key_secret_name};
+
+const CONTAINER: &str = "bot-server";
+const TMP_VOLUME: &str = "tmp";
+const KEYS_VOLUME: &str = "keys";
+
+/// The Deployment of the bot server.
+pub fn deployment(ctx: &BuildContext<'_>) -> Deployment {
+    let spec = &ctx.gb.spec;
+    let selector = selector_labels(ctx.name);
+    let mut pod_labels = spec.server.pod_labels.clone();
+    // Ours win: a user label must never take a pod out of its own selector or policies.
+    pod_labels.extend(super::meta::object_labels(ctx.name));
+
+    let services = declared_services(spec);
+    let (volumes, mounts) = volumes(ctx, &services);
+
+    Deployment {
+        metadata: object_meta(ctx, ctx.name),
+        spec: Some(DeploymentSpec {
+            replicas: Some(spec.server.replicas),
+            revision_history_limit: Some(5),
+            selector: LabelSelector {
+                match_labels: Some(selector.clone()),
+                match_expressions: None,
+            },
+            strategy: Some(DeploymentStrategy {
+                type_: Some("RollingUpdate".to_owned()),
+                // Surge first, never drop below the desired count: no downtime on rollout.
+                rolling_update: Some(RollingUpdateDeployment {
+                    max_surge: Some(IntOrString::Int(1)),
+                    max_unavailable: Some(IntOrString::Int(0)),
+                }),
+            }),
+            template: PodTemplateSpec {
+                metadata: Some(ObjectMeta {
+                    labels: Some(pod_labels),
+                    ..ObjectMeta::default()
+                }),
+                spec: Some(PodSpec {
+                    service_account_name: Some(ctx.name.to_owned()),
+                    automount_service_account_token: Some(false),
+                    enable_service_links: Some(false),
+                    host_users: spec.server.user_namespaces.then_some(false),
+                    security_context: Some(pod_security_context()),
+                    termination_grace_period_seconds: Some(30),
+                    topology_spread_constraints: Some(spread(&selector)),
+                    containers: vec![container(ctx, &services, mounts)],
+                    volumes: Some(volumes),
+                    ..PodSpec::default()
+                }),
+            },
+            ..DeploymentSpec::default()
+        }),
+        status: None,
+    }
+}
+
+fn pod_security_context() -> PodSecurityContext {
+    PodSecurityContext {
+        run_as_non_root: Some(true),
+        run_as_user: Some(contract::RUN_AS_USER),
+        run_as_group: Some(contract::RUN_AS_GROUP),
+        fs_group: Some(contract::RUN_AS_GROUP),
+        fs_group_change_policy: Some("OnRootMismatch".to_owned()),
+        seccomp_profile: Some(runtime_default()),
+        ..PodSecurityContext::default()
+    }
+}
+
+fn container_security_context() -> SecurityContext {
+    SecurityContext {
+        allow_privilege_escalation: Some(false),
+        privileged: Some(false),
+        read_only_root_filesystem: Some(true),
+        run_as_non_root: Some(true),
+        run_as_user: Some(contract::RUN_AS_USER),
+        run_as_group: Some(contract::RUN_AS_GROUP),
+        capabilities: Some(Capabilities {
+            drop: Some(vec!["ALL".to_owned()]),
+            add: None,
+        }),
+        seccomp_profile: Some(runtime_default()),
+        ..SecurityContext::default()
+    }
+}
+
+fn runtime_default() -> SeccompProfile {
+    SeccompProfile {
+        type_: "RuntimeDefault".to_owned(),
+        localhost_profile: None,
+    }
+}
+
+/// Spread across nodes and zones, preferring but not demanding it, so a one-node cluster
+/// still runs every replica.
+fn spread(selector: &BTreeMap<String, String>) -> Vec<TopologySpreadConstraint> {
+    ["kubernetes.io/hostname", "topology.kubernetes.io/zone"]
+        .into_iter()
+        .map(|key| TopologySpreadConstraint {
+            max_skew: 1,
+            topology_key: key.to_owned(),
+            when_unsatisfiable: "ScheduleAnyway".to_owned(),
+            label_selector: Some(LabelSelector {
+                match_labels: Some(selector.clone()),
+                match_expressions: None,
+            }),
+            ..TopologySpreadConstraint::default()
+        })
+        .collect()
+}
+
+fn container(
+    ctx: &BuildContext<'_>,
+    services: &[DeclaredService<'_>],
+    volume_mounts: Vec<VolumeMount>,
+) -> Container {
+    let server = &ctx.gb.spec.server;
+    let quantities = |cpu: &str, memory: &str| {
+        BTreeMap::from([
+            ("cpu".to_owned(), Quantity(cpu.to_owned())),
+            ("memory".to_owned(), Quantity(memory.to_owned())),
+        ])
+    };
+    let r = &server.resources;
+    Container {
+        name: CONTAINER.to_owned(),
+        image: Some(server.image.clone()),
+        image_pull_policy: Some(server.image_pull_policy.as_str().to_owned()),
+        ports: Some(vec![
+            ContainerPort {
+                name: Some(contract::API_PORT_NAME.to_owned()),
+                container_port: contract::API_PORT,
+                protocol: Some("TCP".to_owned()),
+                ..ContainerPort::default()
+            },
+            ContainerPort {
+                name: Some(contract::METRICS_PORT_NAME.to_owned()),
+                container_port: contract::METRICS_PORT,
+                protocol: Some("TCP".to_owned()),
+                ..ContainerPort::default()
+            },
+        ]),
+        env: Some(environment(ctx, services)),
+        resources: Some(ResourceRequirements {
+            requests: Some(quantities(&r.requests_cpu, &r.requests_memory)),
+            limits: Some(quantities(&r.limits_cpu, &r.limits_memory)),
+            ..ResourceRequirements::default()
+        }),
+        security_context: Some(container_security_context()),
+        startup_probe: Some(probe(contract::HEALTH_PATH, 2, 30)),
+        liveness_probe: Some(probe(contract::HEALTH_PATH, 10, 3)),
+        readiness_probe: Some(probe(contract::READY_PATH, 5, 3)),
+        volume_mounts: Some(volume_mounts),
+        termination_message_policy: Some("FallbackToLogsOnError".to_owned()),
+        ..Container::default()
+    }
+}
+
+fn probe(path: &str, period_seconds: i32, failure_threshold: i32) -> Probe {
+    Probe {
+        http_get: Some(HTTPGetAction {
+            path: Some(path.to_owned()),
+            port: IntOrString::String(contract::METRICS_PORT_NAME.to_owned()),
+            scheme: Some("HTTP".to_owned()),
+            ..HTTPGetAction::default()
+        }),
+        period_seconds: Some(period_seconds),
+        failure_threshold: Some(failure_threshold),
+        timeout_seconds: Some(2),
+        ..Probe::default()
+    }
+}
+
+fn var(name: &str, value: impl Into<String>) -> EnvVar {
+    EnvVar {
+        name: name.to_owned(),
+        value: Some(value.into()),
+        value_from: None,
+    }
+}
+
+/// Settings as plain variables, secrets as `_FILE` paths: no secret value is ever an
+/// environment value.
+fn environment(ctx: &BuildContext<'_>, services: &[DeclaredService<'_>]) -> Vec<EnvVar> {
+    let spec = &ctx.gb.spec;
+    let s: &ServerSettings = &spec.server.settings;
+    let mut features = Vec::new();
+    if spec.server.features.vectordb {
+        features.push("vectordb");
+    }
+    if spec.server.features.email {
+        features.push("email");
+    }
+    let mut vars = vec![
+        var(env::MODE, "production"),
+        var(env::LOG_LEVEL, s.log_level.as_str()),
+        var(env::LISTEN, format!("0.0.0.0:{}", contract::API_PORT)),
+        var(
+            env::METRICS_LISTEN,
+            format!("0.0.0.0:{}", contract::METRICS_PORT),
+        ),
+        var(env::KEYS_DIR, contract::KEYS_DIR),
+        var(env::RATE_LIMIT_PER_IP, s.rate_limit_per_ip.to_string()),
+        var(env::RATE_LIMIT_PER_USER, s.rate_limit_per_user.to_string()),
+        var(env::ALLOWED_ORIGINS, s.allowed_origins.join(",")),
+        var(env::TRUSTED_PROXIES, s.trusted_proxies.join(",")),
+        var(env::SESSION_TIMEOUT, s.session_timeout_seconds.to_string()),
+        var(
+            env::ACCESS_TOKEN_TTL,
+            s.access_token_ttl_seconds.to_string(),
+        ),
+        var(
+            env::REFRESH_TOKEN_TTL,
+            s.refresh_token_ttl_seconds.to_string(),
+        ),
+        var(env::MAX_LOGIN_ATTEMPTS, s.max_login_attempts.to_string()),
+        var(
+            env::LOGIN_ALERT_THRESHOLD,
+            s.login_alert_threshold.to_string(),
+        ),
+        var(
+            env::LOCKOUT_DURATION,
+            s.lockout_duration_seconds.to_string(),
+        ),
+        var(env::MAX_UPLOAD_SIZE, s.max_upload_size_bytes.to_string()),
+        var(env::REQUIRE_MFA, s.require_mfa.to_string()),
+        var(env::ENABLE_AUDIT, s.audit.to_string()),
+        var(
+            env::ENCRYPT_FIELDS,
+            spec.encryption.database_fields.to_string(),
+        ),
+        var(env::FEATURES, features.join(",")),
+    ];
+    for service in services {
+        vars.extend(service_environment(ctx, service));
+    }
+    vars
+}
+
+fn service_environment(ctx: &BuildContext<'_>, service: &DeclaredService<'_>) -> Vec<EnvVar> {
+    let e = service.endpoint;
+    let host_port = format!("{}:{}", e.host, service.port());
+    let secure = service.tls();
+    let mut vars = match service.kind {
+        ServiceKind::Postgres => vec![
+            var(env::DATABASE_HOST, e.host.clone()),
+            var(env::DATABASE_PORT, service.port().to_string()),
+            var(
+                env::DATABASE_NAME,
+                ctx.gb.spec.services.postgres.database.clone(),
+            ),
+            var(
+                env::DATABASE_SSLMODE,
+                if secure { "verify-full" } else { "disable" },
+            ),
+        ],
+        ServiceKind::Cache => {
+            let scheme = if secure { "rediss" } else { "redis" };
+            vec![var(env::CACHE_URL, format!("{scheme}://{host_port}"))]
+        }
+        ServiceKind::ObjectStorage => {
+            let scheme = if secure { "https" } else { "http" };
+            let mut v = vec![var(
+                env::STORAGE_ENDPOINT,
+                format!("{scheme}://{host_port}"),
+            )];
+            if let Some(o) = &ctx.gb.spec.services.object_storage {
+                v.push(var(env::STORAGE_BUCKET, o.bucket.clone()));
+                v.push(var(env::STORAGE_REGION, o.region.clone()));
+            }
+            v
+        }
+        ServiceKind::VectorDb => {
+            let scheme = if secure { "https" } else { "http" };
+            vec![var(env::VECTORDB_URL, format!("{scheme}://{host_port}"))]
+        }
+        ServiceKind::Directory => ctx
+            .gb
+            .spec
+            .services
+            .directory
+            .as_ref()
+            .map(|d| vec![var(env::OIDC_ISSUER, d.issuer_url.clone())])
+            .unwrap_or_default(),
+        ServiceKind::Mail => vec![var(env::SMTP_ADDR, host_port)],
+    };
+    if e.credentials_secret.is_some() {
+        let dir = contract::service_secret_dir(service.kind.id());
+        for key in service.kind.credential_keys() {
+            vars.push(var(key.env, format!("{dir}/{}", key.key)));
+        }
+    }
+    if let (Some(ca_env), Some(_), TlsMode::VerifyFull) =
+        (service.kind.ca_env(), &e.tls.ca_secret, e.tls.mode)
+    {
+        vars.push(var(
+            ca_env,
+            format!("{}/ca.crt", contract::service_ca_dir(service.kind.id())),
+        ));
+    }
+    vars
+}
+
+fn secret_volume(name: &str, secret: &str, items: Vec<KeyToPath>) -> Volume {
+    Volume {
+        name: name.to_owned(),
+        secret: Some(SecretVolumeSource {
+            secret_name: Some(secret.to_owned()),
+            default_mode: Some(contract::SECRET_FILE_MODE),
+            items: Some(items),
+            optional: Some(false),
+        }),
+        ..Volume::default()
+    }
+}
+
+fn item(key: &str) -> KeyToPath {
+    KeyToPath {
+        key: key.to_owned(),
+        path: key.to_owned(),
+        mode: Some(contract::SECRET_FILE_MODE),
+    }
+}
+
+fn mount(name: &str, path: String) -> VolumeMount {
+    VolumeMount {
+        name: name.to_owned(),
+        mount_path: path,
+        read_only: Some(true),
+        ..VolumeMount::default()
+    }
+}
+
+/// The scratch directory, the key rings, and each service's credentials and CA.
+fn volumes(
+    ctx: &BuildContext<'_>,
+    services: &[DeclaredService<'_>],
+) -> (Vec<Volume>, Vec<VolumeMount>) {
+    let mut volumes = vec![
+        Volume {
+            name: TMP_VOLUME.to_owned(),
+            empty_dir: Some(EmptyDirVolumeSource {
+                medium: None,
+                size_limit: Some(Quantity("64Mi".to_owned())),
+            }),
+            ..Volume::default()
+        },
+        secret_volume(
+            KEYS_VOLUME,
+            &key_secret_name(ctx.name),
+            contract::key_files::ALL.iter().map(|f| item(f)).collect(),
+        ),
+    ];
+    let mut mounts = vec![
+        VolumeMount {
+            name: TMP_VOLUME.to_owned(),
+            mount_path: contract::TMP_DIR.to_owned(),
+            read_only: Some(false),
+            ..VolumeMount::default()
+        },
+        mount(KEYS_VOLUME, contract::KEYS_DIR.to_owned()),
+    ];
+    for service in services {
+        let id = service.kind.id();
+        let e = service.endpoint;
+        if let Some(secret) = &e.credentials_secret {
+            let volume = format!("{id}-credentials");
+            let items = service
+                .kind
+                .credential_keys()
+                .iter()
+                .map(|k| item(k.key))
+                .collect();
+            volumes.push(secret_volume(&volume, &secret.name, items));
+            mounts.push(mount(&volume, contract::service_secret_dir(id)));
+        }
+        if let (Some(ca), TlsMode::VerifyFull) = (&e.tls.ca_secret, e.tls.mode) {
+            let volume = format!("{id}-ca");
+            volumes.push(secret_volume(&volume, &ca.name, vec![item("ca.crt")]));
+            mounts.push(mount(&volume, contract::service_ca_dir(id)));
+        }
+    }
+    (volumes, mounts)
+}

@@ -1,0 +1,91 @@
+//! Pure builders of the objects a GeneralBot owns. No client and no `async`: each takes
+//! the GeneralBot and returns the object we want, so the controller, `render` and the
+//! tests all share one definition of "desired".
+
+mod deployment;
+mod keys;
+mod meta;
+mod network_policy;
+mod pdb;
+mod service;
+mod service_account;
+mod services;
+
+pub use deployment::deployment;
+pub use keys::{GeneratedSecret, KEY_BYTES, key_secret, key_secret_name};
+pub use meta::{OWNER_PLACEHOLDER_UID, owner_reference, selector_labels};
+pub use network_policy::network_policies;
+pub use pdb::pod_disruption_budget;
+pub use service::service;
+pub use service_account::service_account;
+pub use services::{CredentialKey, DeclaredService, ServiceKind, declared_services};
+
+use generalbot_crds::GeneralBot;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{Service, ServiceAccount};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+
+use crate::{Error, Result};
+
+/// Every object a GeneralBot owns that the operator keeps in line with the spec on each
+/// reconcile. (The key Secret is separate: it is created once and then only rotated.)
+#[derive(Clone, Debug, PartialEq)]
+pub struct Desired {
+    /// The pod identity, with no API token.
+    pub service_account: ServiceAccount,
+    /// The bot server pods.
+    pub deployment: Deployment,
+    /// The bot's API and metrics ports inside the cluster.
+    pub service: Service,
+    /// Keeps voluntary evictions to one pod at a time.
+    pub pod_disruption_budget: PodDisruptionBudget,
+    /// Default deny, then the ingress and egress the spec allows.
+    pub network_policies: Vec<NetworkPolicy>,
+}
+
+/// Builds every object the GeneralBot owns, in the order they are applied.
+pub fn desired(gb: &GeneralBot) -> Result<Desired> {
+    let ctx = BuildContext::new(gb)?;
+    Ok(Desired {
+        service_account: service_account(&ctx),
+        deployment: deployment(&ctx),
+        service: service(&ctx),
+        pod_disruption_budget: pod_disruption_budget(&ctx),
+        network_policies: network_policies(&ctx),
+    })
+}
+
+/// What every builder needs: the GeneralBot and its name and namespace, checked once.
+pub struct BuildContext<'a> {
+    /// The GeneralBot being built for.
+    pub gb: &'a GeneralBot,
+    /// Its name.
+    pub name: &'a str,
+    /// Its namespace.
+    pub namespace: &'a str,
+}
+
+impl<'a> BuildContext<'a> {
+    /// Checks that the GeneralBot has a name and a namespace.
+    pub fn new(gb: &'a GeneralBot) -> Result<Self> {
+        let name = gb
+            .metadata
+            .name
+            .as_deref()
+            .ok_or(Error::MissingMetadata("metadata.name"))?;
+        let namespace = gb
+            .metadata
+            .namespace
+            .as_deref()
+            .ok_or(Error::MissingMetadata("metadata.namespace"))?;
+        Ok(Self {
+            gb,
+            name,
+            namespace,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,116 @@
+//! The GeneralBot operator: reconciles `GeneralBot` resources into hardened,
+//! network-isolated bot servers.
+//!
+//! Layout:
+//! - [`builders`]: pure functions from a GeneralBot to the objects it owns (no client, no
+//!   `async`); the controller and `render` both call them.
+//! - [`validate`]: checks the schema cannot express, each naming the field to fix.
+//! - [`drift`]: decides whether a live object still matches what we want, so a steady
+//!   state makes no writes.
+//! - [`status`]: pure computation of the status and its conditions.
+//! - [`apply`]: the one server-side apply helper and its field manager.
+//! - [`controller`]: the reconcile shell, error policy and the `run` loop.
+//! - [`leader`]: leader election on a `coordination.k8s.io` Lease.
+//! - [`metrics`]: Prometheus metrics and the `/metrics`, `/healthz`, `/readyz` server.
+//! - [`render`]: the offline `render` command.
+//! - [`telemetry`]: JSON logs.
+
+pub mod apply;
+pub mod builders;
+pub mod controller;
+pub mod drift;
+pub mod leader;
+pub mod metrics;
+pub mod render;
+pub mod status;
+pub mod telemetry;
+pub mod validate;
+
+#[cfg(test)]
+pub(crate) mod fixtures;
+
+/// Everything that can go wrong in the operator. Each variant names the operation that
+/// failed and carries what a user needs to act on it.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A server-side apply of an owned object failed.
+    #[error("applying {kind} {namespace}/{name}: {source}")]
+    Apply {
+        /// Kind of the object.
+        kind: String,
+        /// Namespace of the object.
+        namespace: String,
+        /// Name of the object.
+        name: String,
+        /// The API error.
+        #[source]
+        source: Box<kube::Error>,
+    },
+    /// Creating a generated Secret failed.
+    #[error("creating Secret {namespace}/{name}: {source}")]
+    CreateSecret {
+        /// Namespace of the Secret.
+        namespace: String,
+        /// Name of the Secret.
+        name: String,
+        /// The API error.
+        #[source]
+        source: Box<kube::Error>,
+    },
+    /// Reading a Secret the GeneralBot refers to failed (not "not found": that is a
+    /// spec problem reported in the status).
+    #[error("reading Secret {namespace}/{name}: {source}")]
+    ReadSecret {
+        /// Namespace of the Secret.
+        namespace: String,
+        /// Name of the Secret.
+        name: String,
+        /// The API error.
+        #[source]
+        source: Box<kube::Error>,
+    },
+    /// Writing the status of a GeneralBot failed.
+    #[error("updating status of GeneralBot {namespace}/{name}: {source}")]
+    PatchStatus {
+        /// Namespace of the GeneralBot.
+        namespace: String,
+        /// Name of the GeneralBot.
+        name: String,
+        /// The API error.
+        #[source]
+        source: Box<kube::Error>,
+    },
+    /// An object could not be turned into JSON (a bug: every object we build serialises).
+    #[error("serializing {what}: {source}")]
+    Serialize {
+        /// What was being serialised.
+        what: String,
+        /// The serde error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The GeneralBot lacks a namespace or name (the API server always sets both).
+    #[error("GeneralBot has no {0}")]
+    MissingMetadata(&'static str),
+    /// Key material could not be generated.
+    #[error("generating key material from the operating system's random source: {0}")]
+    Random(#[from] getrandom::Error),
+}
+
+impl Error {
+    /// A short, bounded label for metrics.
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            Self::Apply { .. } => "apply",
+            Self::CreateSecret { .. } => "create_secret",
+            Self::ReadSecret { .. } => "read_secret",
+            Self::PatchStatus { .. } => "patch_status",
+            Self::Serialize { .. } => "serialize",
+            Self::MissingMetadata(_) => "missing_metadata",
+            Self::Random(_) => "random",
+        }
+    }
+}
+
+/// Result with the operator's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,121 @@
+//! `generalbot-operator`: `run` the controller, print the `crd`, or `render` a GeneralBot
+//! offline.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use generalbot_operator::controller::{RunConfig, run};
+use generalbot_operator::leader::LeaseConfig;
+use generalbot_operator::{render, telemetry};
+
+/// The GeneralBot operator.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the controller against the cluster KUBECONFIG (or the pod's service account) names.
+    Run {
+        /// Address of /metrics, /healthz and /readyz.
+        #[arg(long, default_value = "0.0.0.0:8080")]
+        metrics_addr: SocketAddr,
+        /// Watch only this namespace (default: every namespace).
+        #[arg(long)]
+        namespace: Option<String>,
+        /// Namespace of the leader Lease (default: $POD_NAMESPACE, else --namespace, else "default").
+        #[arg(long)]
+        lease_namespace: Option<String>,
+        /// Name of the leader Lease.
+        #[arg(long, default_value = "generalbot-operator")]
+        lease_name: String,
+        /// This replica's identity in the Lease (default: $POD_NAME, else host name and pid).
+        #[arg(long)]
+        identity: Option<String>,
+        /// Seconds a lease lasts without renewal.
+        #[arg(long, default_value_t = 15)]
+        lease_seconds: u64,
+    },
+    /// Print the GeneralBot CustomResourceDefinition as YAML.
+    Crd,
+    /// Print every object the operator would create for a GeneralBot, with no cluster.
+    Render {
+        /// The GeneralBot YAML file.
+        #[arg(short = 'f', long = "file")]
+        file: PathBuf,
+        /// Namespace to render into, overriding the file's.
+        #[arg(short, long)]
+        namespace: Option<String>,
+    },
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Crd => print(render::crd_yaml()),
+        Command::Render { file, namespace } => {
+            print(render::render_file(&file, namespace.as_deref()))
+        }
+        Command::Run {
+            metrics_addr,
+            namespace,
+            lease_namespace,
+            lease_name,
+            identity,
+            lease_seconds,
+        } => {
+            telemetry::init();
+            let lease_namespace = lease_namespace
+                .or_else(|| std::env::var("POD_NAMESPACE").ok())
+                .or_else(|| namespace.clone())
+                .unwrap_or_else(|| "default".to_owned());
+            let identity = identity
+                .or_else(|| std::env::var("POD_NAME").ok())
+                .unwrap_or_else(default_identity);
+            let duration = Duration::from_secs(lease_seconds.max(3));
+            let cfg = RunConfig {
+                metrics_addr,
+                watch_namespace: namespace,
+                lease: LeaseConfig {
+                    namespace: lease_namespace,
+                    name: lease_name,
+                    identity,
+                    duration,
+                    renew_every: duration / 3,
+                },
+            };
+            match run(cfg).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    tracing::error!(error = %e, "operator stopped");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
+
+fn default_identity() -> String {
+    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "operator".to_owned());
+    format!("{host}-{}", std::process::id())
+}
+
+fn print(result: Result<String, render::RenderError>) -> ExitCode {
+    match result {
+        Ok(text) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,141 @@
+//! Prometheus metrics of the operator and the small HTTP server that exposes them with
+//! `/healthz` (the process is alive) and `/readyz` (its caches are filled).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+/// Labels of the error counter.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ErrorLabels {
+    /// What failed ([`crate::Error::metric_label`]).
+    pub error: String,
+}
+
+/// Labels of the write counter.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct WriteLabels {
+    /// Kind of object written.
+    pub kind: String,
+}
+
+/// The operator's metrics.
+#[derive(Clone)]
+pub struct Metrics {
+    /// Reconciles started.
+    pub reconciles: Counter,
+    /// Reconciles that failed, by error.
+    pub errors: Family<ErrorLabels, Counter>,
+    /// Reconcile duration in seconds.
+    pub duration: Histogram,
+    /// Objects written (created or changed back), by kind.
+    pub writes: Family<WriteLabels, Counter>,
+    /// 1 while this replica holds the leader lease.
+    pub leader: Gauge,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self {
+            reconciles: Counter::default(),
+            errors: Family::default(),
+            duration: Histogram::new(exponential_buckets(0.005, 2.0, 12)),
+            writes: Family::default(),
+            leader: Gauge::default(),
+        }
+    }
+}
+
+impl Metrics {
+    /// Registers every metric under the `generalbot_operator` prefix.
+    pub fn register(&self, registry: &mut Registry) {
+        let r = registry.sub_registry_with_prefix("generalbot_operator");
+        r.register("reconciles", "Reconciles started", self.reconciles.clone());
+        r.register(
+            "reconcile_errors",
+            "Reconciles that failed, by error",
+            self.errors.clone(),
+        );
+        r.register(
+            "reconcile_duration_seconds",
+            "Time one reconcile took",
+            self.duration.clone(),
+        );
+        r.register(
+            "object_writes",
+            "Owned objects created or changed back, by kind",
+            self.writes.clone(),
+        );
+        r.register(
+            "leader",
+            "1 while this replica holds the leader lease",
+            self.leader.clone(),
+        );
+    }
+
+    /// Records a finished reconcile.
+    pub fn observe(&self, took: Duration, error: Option<&crate::Error>) {
+        self.duration.observe(took.as_secs_f64());
+        if let Some(e) = error {
+            self.errors
+                .get_or_create(&ErrorLabels {
+                    error: e.metric_label().to_owned(),
+                })
+                .inc();
+        }
+    }
+}
+
+/// What the HTTP server serves.
+#[derive(Clone)]
+pub struct ServerState {
+    /// The registry to encode on `/metrics`.
+    pub registry: Arc<Registry>,
+    /// Set once the caches are filled.
+    pub ready: Arc<AtomicBool>,
+}
+
+/// The router for `/metrics`, `/healthz` and `/readyz`.
+pub fn router(state: ServerState) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .with_state(state)
+}
+
+async fn metrics(State(state): State<ServerState>) -> impl IntoResponse {
+    let mut body = String::new();
+    match prometheus_client::encoding::text::encode(&mut body, &state.registry) {
+        Ok(()) => (
+            StatusCode::OK,
+            [(
+                header::CONTENT_TYPE,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            )],
+            body,
+        )
+            .into_response(),
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
+}
+
+async fn readyz(State(state): State<ServerState>) -> impl IntoResponse {
+    if state.ready.load(Ordering::Relaxed) {
+        (StatusCode::OK, "ready")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "caches are not filled yet")
+    }
+}

@@ -1,0 +1,312 @@
+//! Pure computation of a GeneralBot's status from what the reconcile observed. The clock
+//! is passed in; a condition keeps its `lastTransitionTime` unless its status flips, so an
+//! unchanged world computes an identical status and nothing is written.
+
+use generalbot_crds::v1alpha1::TlsMode;
+use generalbot_crds::{GeneralBot, GeneralBotStatus};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+
+use crate::builders::declared_services;
+use crate::validate::SpecProblem;
+
+/// Condition types.
+pub mod types {
+    /// Everything below is true.
+    pub const READY: &str = "Ready";
+    /// Enough bot server pods are available.
+    pub const WORKLOAD_AVAILABLE: &str = "WorkloadAvailable";
+    /// The default-deny and allow policies are in place.
+    pub const NETWORK_ISOLATED: &str = "NetworkIsolated";
+    /// Every declared service is reached over verified TLS.
+    pub const ENCRYPTED_IN_TRANSIT: &str = "EncryptedInTransit";
+}
+
+/// Condition reasons.
+pub mod reasons {
+    /// The spec has a problem the message names.
+    pub const INVALID_SPEC: &str = "InvalidSpec";
+    /// Everything is in place.
+    pub const RECONCILED: &str = "Reconciled";
+    /// Pods are starting or rolling.
+    pub const PROGRESSING: &str = "Progressing";
+    /// Enough pods are available.
+    pub const MINIMUM_REPLICAS_AVAILABLE: &str = "MinimumReplicasAvailable";
+    /// The network policies are applied.
+    pub const POLICIES_APPLIED: &str = "PoliciesApplied";
+    /// Every service uses verified TLS.
+    pub const ALL_SERVICES_TLS: &str = "AllServicesTLS";
+    /// Some service has TLS disabled.
+    pub const TLS_DISABLED: &str = "TLSDisabled";
+}
+
+/// What one reconcile saw and did.
+#[derive(Clone, Debug, Default)]
+pub struct Observed<'a> {
+    /// Problems with the spec; when any, nothing was applied.
+    pub problems: &'a [SpecProblem],
+    /// The Deployment as last seen, if any.
+    pub deployment: Option<&'a Deployment>,
+}
+
+/// The status a GeneralBot should have, given what was observed at `now`.
+pub fn compute_status(gb: &GeneralBot, observed: &Observed<'_>, now: &Time) -> GeneralBotStatus {
+    let previous = gb.status.clone().unwrap_or_default();
+    let generation = gb.metadata.generation;
+    let mut status = GeneralBotStatus {
+        observed_generation: generation,
+        conditions: previous.conditions.clone(),
+        available_replicas: previous.available_replicas,
+        certificates: previous.certificates.clone(),
+        key_rings: previous.key_rings.clone(),
+    };
+    let mut set = |type_: &str, ok: bool, reason: &str, message: String| {
+        set_condition(
+            &mut status.conditions,
+            condition(type_, ok, reason, message, generation, now),
+        );
+    };
+
+    if !observed.problems.is_empty() {
+        let message = observed
+            .problems
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; ");
+        set(
+            types::READY,
+            false,
+            reasons::INVALID_SPEC,
+            truncate(message),
+        );
+        return status;
+    }
+
+    let (available, workload_ok, workload_message) = workload(gb, observed.deployment);
+    set(
+        types::WORKLOAD_AVAILABLE,
+        workload_ok,
+        if workload_ok {
+            reasons::MINIMUM_REPLICAS_AVAILABLE
+        } else {
+            reasons::PROGRESSING
+        },
+        workload_message.clone(),
+    );
+    set(
+        types::NETWORK_ISOLATED,
+        true,
+        reasons::POLICIES_APPLIED,
+        "default deny in both directions; ingress only from the configured peers, egress only to DNS and the declared services".to_owned(),
+    );
+    let clear: Vec<&str> = declared_services(&gb.spec)
+        .iter()
+        .filter(|s| s.endpoint.tls.mode == TlsMode::Disabled)
+        .map(|s| s.kind.field())
+        .collect();
+    if clear.is_empty() {
+        set(
+            types::ENCRYPTED_IN_TRANSIT,
+            true,
+            reasons::ALL_SERVICES_TLS,
+            "every declared service is reached over TLS with full verification".to_owned(),
+        );
+    } else {
+        set(
+            types::ENCRYPTED_IN_TRANSIT,
+            false,
+            reasons::TLS_DISABLED,
+            format!(
+                "traffic is in clear to {}: set tls.mode to VerifyFull there",
+                clear.join(", ")
+            ),
+        );
+    }
+    status.available_replicas = Some(available);
+    if workload_ok {
+        set(
+            types::READY,
+            true,
+            reasons::RECONCILED,
+            "the bot server is available and isolated".to_owned(),
+        );
+    } else {
+        set(types::READY, false, reasons::PROGRESSING, workload_message);
+    }
+    status
+}
+
+/// Available pods, whether that is enough, and a message saying so.
+fn workload(gb: &GeneralBot, deployment: Option<&Deployment>) -> (i32, bool, String) {
+    let want = gb.spec.server.replicas;
+    let Some(d) = deployment else {
+        return (0, false, "waiting for the Deployment to appear".to_owned());
+    };
+    let st = d.status.clone().unwrap_or_default();
+    let available = st.available_replicas.unwrap_or(0);
+    let updated = st.updated_replicas.unwrap_or(0);
+    let current = st.observed_generation >= d.metadata.generation;
+    if !current || updated < want {
+        return (
+            available,
+            false,
+            format!("rolling out: {updated} of {want} pods updated, {available} available"),
+        );
+    }
+    if available < want {
+        return (
+            available,
+            false,
+            format!("{available} of {want} pods available"),
+        );
+    }
+    (
+        available,
+        true,
+        format!("{available} of {want} pods available"),
+    )
+}
+
+/// The API server caps a condition message at 32768 bytes; keep ours far shorter.
+fn truncate(mut message: String) -> String {
+    const MAX: usize = 1024;
+    if message.len() > MAX {
+        let mut cut = MAX;
+        while !message.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        message.truncate(cut);
+        message.push('…');
+    }
+    message
+}
+
+/// A condition observed at `now`.
+pub fn condition(
+    type_: &str,
+    ok: bool,
+    reason: &str,
+    message: String,
+    generation: Option<i64>,
+    now: &Time,
+) -> Condition {
+    Condition {
+        type_: type_.to_owned(),
+        status: if ok { "True" } else { "False" }.to_owned(),
+        reason: reason.to_owned(),
+        message,
+        observed_generation: generation,
+        last_transition_time: now.clone(),
+    }
+}
+
+/// Puts `new` in the list, keeping the old `lastTransitionTime` when the status did not
+/// change, and the list in a stable order (by type).
+pub fn set_condition(conditions: &mut Vec<Condition>, mut new: Condition) {
+    if let Some(old) = conditions.iter_mut().find(|c| c.type_ == new.type_) {
+        if old.status == new.status {
+            new.last_transition_time = old.last_transition_time.clone();
+        }
+        *old = new;
+    } else {
+        conditions.push(new);
+        conditions.sort_by(|a, b| a.type_.cmp(&b.type_));
+    }
+}
+
+/// The condition of the given type, if present.
+pub fn find<'a>(status: &'a GeneralBotStatus, type_: &str) -> Option<&'a Condition> {
+    status.conditions.iter().find(|c| c.type_ == type_)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fixtures::{mk_available_deployment, mk_gb, t};
+
+    #[test]
+    fn invalid_spec_sets_ready_false_with_the_field() {
+        let gb = mk_gb("bot");
+        let problems = vec![SpecProblem {
+            field: "spec.services.postgres.credentialsSecret.name".to_owned(),
+            message: "Secret \"pg\" not found".to_owned(),
+        }];
+        let st = compute_status(
+            &gb,
+            &Observed {
+                problems: &problems,
+                deployment: None,
+            },
+            &t(0),
+        );
+        let ready = find(&st, types::READY).unwrap();
+        assert_eq!(ready.status, "False");
+        assert_eq!(ready.reason, reasons::INVALID_SPEC);
+        assert!(
+            ready
+                .message
+                .contains("spec.services.postgres.credentialsSecret.name")
+        );
+        assert_eq!(st.observed_generation, Some(1));
+    }
+
+    #[test]
+    fn available_deployment_makes_ready() {
+        let gb = mk_gb("bot");
+        let d = mk_available_deployment(&gb);
+        let st = compute_status(
+            &gb,
+            &Observed {
+                problems: &[],
+                deployment: Some(&d),
+            },
+            &t(0),
+        );
+        assert_eq!(find(&st, types::READY).unwrap().status, "True");
+        assert_eq!(st.available_replicas, Some(2));
+    }
+
+    #[test]
+    fn transition_time_changes_only_when_status_flips() {
+        let mut gb = mk_gb("bot");
+        let d = mk_available_deployment(&gb);
+        let obs = Observed {
+            problems: &[],
+            deployment: Some(&d),
+        };
+        let first = compute_status(&gb, &obs, &t(0));
+        gb.status = Some(first.clone());
+        let second = compute_status(&gb, &obs, &t(100));
+        assert_eq!(
+            first, second,
+            "an unchanged world computes an identical status"
+        );
+
+        gb.status = Some(second);
+        let third = compute_status(
+            &gb,
+            &Observed {
+                problems: &[],
+                deployment: None,
+            },
+            &t(200),
+        );
+        let ready = find(&third, types::READY).unwrap();
+        assert_eq!(ready.status, "False");
+        assert_eq!(ready.last_transition_time, t(200));
+        let net = find(&third, types::NETWORK_ISOLATED).unwrap();
+        assert_eq!(
+            net.last_transition_time,
+            t(0),
+            "unflipped condition keeps its time"
+        );
+    }
+
+    #[test]
+    fn long_messages_are_cut() {
+        let long = "é".repeat(2000);
+        let cut = truncate(long);
+        assert!(cut.len() <= 1024 + '…'.len_utf8());
+    }
+}

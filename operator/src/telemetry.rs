@@ -1,0 +1,15 @@
+//! Logging: JSON lines through `tracing`, filtered by `RUST_LOG` (default `info`).
+
+use tracing_subscriber::EnvFilter;
+
+/// Installs the global JSON logger. Calling it twice keeps the first.
+pub fn init() {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .flatten_event(true)
+        .with_current_span(true)
+        .with_target(true)
+        .with_env_filter(filter)
+        .try_init();
+}

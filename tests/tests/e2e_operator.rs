@@ -1,0 +1,395 @@
+//! End-to-end: against the cluster `KUBECONFIG` names, install the CRD, run the operator
+//! binary as a local process, apply the examples and check the children, the status, bad
+//! input and deletion. Each run works in a namespace of its own and removes it after.
+//!
+//! Needs no pod networking, `exec`, `logs` or `port-forward`, and no container runtime:
+//! pods need not start. Skips, saying why, when `KUBECONFIG` is unset or unreachable.
+
+// Test code: a failed unwrap is a failed test.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::collections::BTreeMap;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use generalbot_crds::GeneralBot;
+use generalbot_operator::render::parse;
+use generalbot_tests::{TempDir, note, operator_bin, root, skip};
+use k8s_openapi::ByteString;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{Namespace, Secret, Service, ServiceAccount};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::{Api, Client, CustomResourceExt, ResourceExt};
+
+const MANAGER: &str = "generalbot-e2e";
+const WAIT: Duration = Duration::from_secs(90);
+
+/// Polls `check` every half second until it returns `Some`, or fails after `WAIT`.
+async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out after {WAIT:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// The cluster, or why there is none.
+async fn cluster() -> Result<Client, String> {
+    if std::env::var_os("KUBECONFIG").is_none() {
+        return Err(
+            "KUBECONFIG is not set; point it at a cluster to run the end-to-end suite".into(),
+        );
+    }
+    let client = Client::try_default()
+        .await
+        .map_err(|e| format!("KUBECONFIG names no usable cluster: {e}"))?;
+    client
+        .apiserver_version()
+        .await
+        .map_err(|e| format!("the cluster KUBECONFIG names is unreachable: {e}"))?;
+    Ok(client)
+}
+
+/// A namespace of this run's own, removed (with everything in it) when dropped, along
+/// with the operator process and the CRD if this run installed it.
+struct Run {
+    client: Client,
+    ns: String,
+    operator: Option<Child>,
+    installed_crd: bool,
+    _logs: TempDir,
+}
+
+impl Drop for Run {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.operator.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let client = self.client.clone();
+        let ns = self.ns.clone();
+        let crd = self.installed_crd;
+        // Drop cannot await: clean up on a runtime of its own.
+        let _ = std::thread::spawn(move || {
+            let Ok(rt) = tokio::runtime::Runtime::new() else {
+                return;
+            };
+            rt.block_on(async move {
+                let _ = Api::<Namespace>::all(client.clone())
+                    .delete(&ns, &DeleteParams::background())
+                    .await;
+                if crd {
+                    let _ = Api::<CustomResourceDefinition>::all(client)
+                        .delete(GeneralBot::crd_name(), &DeleteParams::default())
+                        .await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+async fn start(client: Client) -> Run {
+    let suffix = format!(
+        "{:x}",
+        std::process::id() ^ (jiff::Timestamp::now().as_second() as u32)
+    );
+    let ns = format!("gb-e2e-{suffix}");
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    let mut n = Namespace::default();
+    n.metadata.name = Some(ns.clone());
+    n.metadata.labels = Some(BTreeMap::from([(
+        "generalbots.io/e2e".to_owned(),
+        "true".to_owned(),
+    )]));
+    namespaces.create(&PostParams::default(), &n).await.unwrap();
+
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let installed_crd = crds
+        .get_opt(GeneralBot::crd_name())
+        .await
+        .unwrap()
+        .is_none();
+    crds.patch(
+        GeneralBot::crd_name(),
+        &PatchParams::apply(MANAGER).force(),
+        &Patch::Apply(GeneralBot::crd()),
+    )
+    .await
+    .unwrap();
+    eventually("the CRD to be established", || {
+        let crds = crds.clone();
+        async move {
+            let crd = crds.get(GeneralBot::crd_name()).await.ok()?;
+            let established = crd
+                .status?
+                .conditions?
+                .iter()
+                .any(|c| c.type_ == "Established" && c.status == "True");
+            established.then_some(())
+        }
+    })
+    .await;
+
+    let logs = TempDir::new("gb-e2e-logs");
+    let log = std::fs::File::create(logs.0.join("operator.log")).unwrap();
+    let child = Command::new(operator_bin())
+        .args([
+            "run",
+            "--namespace",
+            &ns,
+            "--lease-namespace",
+            &ns,
+            "--metrics-addr",
+            "127.0.0.1:0",
+            "--lease-seconds",
+            "6",
+        ])
+        .env("RUST_LOG", "info,generalbot_operator=debug")
+        .stdout(Stdio::from(log.try_clone().unwrap()))
+        .stderr(Stdio::from(log))
+        .spawn()
+        .unwrap();
+    Run {
+        client,
+        ns,
+        operator: Some(child),
+        installed_crd,
+        _logs: logs,
+    }
+}
+
+async fn secret(run: &Run, name: &str, keys: &[&str]) {
+    let api: Api<Secret> = Api::namespaced(run.client.clone(), &run.ns);
+    let mut s = Secret::default();
+    s.metadata.name = Some(name.to_owned());
+    s.data = Some(
+        keys.iter()
+            .map(|k| {
+                (
+                    (*k).to_owned(),
+                    ByteString(b"e2e-not-a-real-secret".to_vec()),
+                )
+            })
+            .collect(),
+    );
+    api.create(&PostParams::default(), &s).await.unwrap();
+}
+
+fn example(name: &str, ns: &str) -> GeneralBot {
+    let path = root().join("examples").join(name);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut gb = parse(&path, &text, Some(ns)).unwrap();
+    gb.metadata.namespace = Some(ns.to_owned());
+    gb
+}
+
+fn condition(gb: &GeneralBot, type_: &str) -> Option<(String, String, String)> {
+    gb.status
+        .as_ref()?
+        .conditions
+        .iter()
+        .find(|c| c.type_ == type_)
+        .map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()))
+}
+
+#[tokio::test]
+async fn e2e_operator_reconciles_examples_bad_input_and_deletion() {
+    let client = match cluster().await {
+        Ok(c) => c,
+        Err(why) => {
+            skip("e2e_operator", &why);
+            return;
+        }
+    };
+    let run = start(client.clone()).await;
+    let ns = run.ns.as_str();
+    note(&format!("e2e: namespace {ns}"));
+    let bots: Api<GeneralBot> = Api::namespaced(client.clone(), ns);
+
+    // A bot whose credentials Secrets do not exist yet: Ready=False naming the field.
+    let gb = example("minimal.yaml", ns);
+    bots.create(&PostParams::default(), &gb).await.unwrap();
+    let (_, reason, message) = eventually("InvalidSpec for the missing Secret", || {
+        let bots = bots.clone();
+        async move {
+            let gb = bots.get("support-bot").await.ok()?;
+            condition(&gb, "Ready").filter(|(s, r, _)| s == "False" && r == "InvalidSpec")
+        }
+    })
+    .await;
+    assert!(
+        message.contains("spec.services.postgres.credentialsSecret.name"),
+        "{reason}: {message}"
+    );
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), ns);
+    assert!(
+        deployments.get_opt("support-bot").await.unwrap().is_none(),
+        "nothing half-applied"
+    );
+
+    // The API server refuses what CEL can catch, with our message.
+    let bad_path = root().join("tests/fixtures/invalid/vectordb-without-service.yaml");
+    let bad = parse(
+        &bad_path,
+        &std::fs::read_to_string(&bad_path).unwrap(),
+        Some(ns),
+    )
+    .unwrap();
+    let refused = bots.create(&PostParams::default(), &bad).await;
+    match refused {
+        Err(kube::Error::Api(s)) => assert!(
+            s.message.contains("spec.services.vectorDb"),
+            "{}",
+            s.message
+        ),
+        other => panic!("an invalid GeneralBot was accepted: {other:?}"),
+    }
+
+    // Once the Secrets exist, the operator carries on by itself.
+    secret(&run, "pg-credentials", &["username", "password"]).await;
+    secret(&run, "s3-credentials", &["accessKeyId", "secretAccessKey"]).await;
+    let d = eventually("the Deployment", || {
+        let deployments = deployments.clone();
+        async move { deployments.get_opt("support-bot").await.ok().flatten() }
+    })
+    .await;
+    let pod = d.spec.clone().unwrap().template.spec.unwrap();
+    let sc = pod.containers[0].security_context.clone().unwrap();
+    assert_eq!(sc.read_only_root_filesystem, Some(true));
+    assert_eq!(sc.allow_privilege_escalation, Some(false));
+    assert_eq!(pod.automount_service_account_token, Some(false));
+    let owner = &d.owner_references()[0];
+    assert_eq!(owner.kind, "GeneralBot");
+
+    let sa: Api<ServiceAccount> = Api::namespaced(client.clone(), ns);
+    let svc: Api<Service> = Api::namespaced(client.clone(), ns);
+    let pdb: Api<PodDisruptionBudget> = Api::namespaced(client.clone(), ns);
+    let np: Api<NetworkPolicy> = Api::namespaced(client.clone(), ns);
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), ns);
+    eventually("every child", || {
+        let (sa, svc, pdb, np, secrets) = (
+            sa.clone(),
+            svc.clone(),
+            pdb.clone(),
+            np.clone(),
+            secrets.clone(),
+        );
+        async move {
+            sa.get_opt("support-bot").await.ok()??;
+            svc.get_opt("support-bot").await.ok()??;
+            pdb.get_opt("support-bot").await.ok()??;
+            secrets.get_opt("support-bot-keys").await.ok()??;
+            let policies = np.list(&ListParams::default()).await.ok()?;
+            (policies.items.len() == 3).then_some(())
+        }
+    })
+    .await;
+
+    // Status: observed generation, and a Ready condition that says where things stand.
+    let gb = eventually("a status for the current generation", || {
+        let bots = bots.clone();
+        async move {
+            let gb = bots.get("support-bot").await.ok()?;
+            let st = gb.status.as_ref()?;
+            let current = st.observed_generation == gb.metadata.generation;
+            let reconciled = condition(&gb, "NetworkIsolated").is_some_and(|(s, _, _)| s == "True");
+            (current && reconciled).then_some(gb)
+        }
+    })
+    .await;
+    let (ready, reason, message) = condition(&gb, "Ready").unwrap();
+    note(&format!(
+        "e2e: Ready={ready} reason={reason} message={message}"
+    ));
+    assert_ne!(reason, "InvalidSpec");
+
+    // Steady state: with nothing changing, the operator writes nothing.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let versions = |d: &Deployment, g: &GeneralBot| (d.resource_version(), g.resource_version());
+    let before = versions(
+        &deployments.get("support-bot").await.unwrap(),
+        &bots.get("support-bot").await.unwrap(),
+    );
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    let after = versions(
+        &deployments.get("support-bot").await.unwrap(),
+        &bots.get("support-bot").await.unwrap(),
+    );
+    assert_eq!(before, after, "the operator wrote in a steady state");
+
+    // A hand edit of a field the operator owns is put back.
+    deployments
+        .patch(
+            "support-bot",
+            &PatchParams::apply("someone-else").force(),
+            &Patch::Apply(serde_json::json!({
+                "apiVersion": "apps/v1", "kind": "Deployment",
+                "spec": {"replicas": 5}
+            })),
+        )
+        .await
+        .unwrap();
+    eventually("the hand edit to be reverted", || {
+        let deployments = deployments.clone();
+        async move {
+            let d = deployments.get("support-bot").await.ok()?;
+            (d.spec?.replicas == Some(2)).then_some(())
+        }
+    })
+    .await;
+
+    // The full example works as it is too (given its Secrets).
+    for (name, keys) in [
+        ("sales-db-app", &["username", "password"][..]),
+        ("sales-db-ca", &["ca.crt"]),
+        ("redis-credentials", &["password"]),
+        ("redis-ca", &["ca.crt"]),
+        ("qdrant-api-key", &["apiKey"]),
+        ("oidc-client", &["clientId", "clientSecret"]),
+        ("smtp-credentials", &["username", "password"]),
+    ] {
+        secret(&run, name, keys).await;
+    }
+    let full = example("full.yaml", ns);
+    bots.create(&PostParams::default(), &full).await.unwrap();
+    eventually("the full example's Deployment", || {
+        let deployments = deployments.clone();
+        async move { deployments.get_opt("sales-bot").await.ok().flatten() }
+    })
+    .await;
+
+    // Deleting a GeneralBot removes what it owns.
+    bots.delete("support-bot", &DeleteParams::foreground())
+        .await
+        .unwrap();
+    eventually("the children to be garbage collected", || {
+        let (deployments, svc, secrets) = (deployments.clone(), svc.clone(), secrets.clone());
+        async move {
+            let gone = deployments.get_opt("support-bot").await.ok()?.is_none()
+                && svc.get_opt("support-bot").await.ok()?.is_none()
+                && secrets.get_opt("support-bot-keys").await.ok()?.is_none();
+            gone.then_some(())
+        }
+    })
+    .await;
+    drop(run);
+}
