@@ -5,7 +5,13 @@
 //! YAML, as `render` does, and build alone, as a reconcile does) and the resident memory
 //! added by filling watch caches with 1,000 GeneralBots' objects.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing, missing_docs)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    missing_docs
+)]
 
 use std::hint::black_box;
 use std::time::Instant;
@@ -104,7 +110,12 @@ fn main() {
         }
     }
     let after = rss_kib();
-    let cached = gb_store.len() + dep_store.len() + svc_store.len() + sa_store.len() + pdb_store.len() + np_store.len();
+    let cached = gb_store.len()
+        + dep_store.len()
+        + svc_store.len()
+        + sa_store.len()
+        + pdb_store.len()
+        + np_store.len();
     println!(
         "memory: {cached} cached objects for {BOTS} GeneralBots add {:.1} MiB resident ({:.1} KiB per GeneralBot)",
         (after.saturating_sub(before)) as f64 / 1024.0,

@@ -10,6 +10,7 @@ use std::fmt;
 
 use generalbot_crds::GeneralBot;
 use kube::CustomResourceExt;
+use kube::core::cel::{CompiledSchema, Validator, compile_schema};
 
 use crate::builders::declared_services;
 
@@ -176,6 +177,32 @@ fn is_dns_1035_label(s: &str) -> bool {
 
 /// Evaluates the CRD's CEL rules on the object, as the API server would on create.
 pub fn check_cel(gb: &GeneralBot) -> Vec<SpecProblem> {
+    thread_local! {
+        // Compiling the rules costs far more than evaluating them: once per thread.
+        static CEL: (Validator, Option<CompiledSchema>) = (Validator::new(), compiled_crd_schema());
+    }
+    let Ok(object) = serde_json::to_value(gb) else {
+        return vec![problem("spec", "could not read this object as JSON")];
+    };
+    CEL.with(|(validator, compiled)| {
+        let Some(compiled) = compiled else {
+            return vec![problem(
+                "spec",
+                "could not compile the CEL rules of the CRD",
+            )];
+        };
+        match validator.validate_compiled(compiled, &object, None) {
+            Ok(()) => Vec::new(),
+            Err(errors) => errors
+                .as_slice()
+                .iter()
+                .map(|e| problem(e.field_path.clone(), e.message.clone()))
+                .collect(),
+        }
+    })
+}
+
+fn compiled_crd_schema() -> Option<CompiledSchema> {
     let crd = GeneralBot::crd();
     let schema = crd
         .spec
@@ -183,21 +210,8 @@ pub fn check_cel(gb: &GeneralBot) -> Vec<SpecProblem> {
         .first()
         .and_then(|v| v.schema.as_ref())
         .and_then(|s| s.open_api_v3_schema.as_ref())
-        .and_then(|s| serde_json::to_value(s).ok());
-    let (Some(schema), Ok(object)) = (schema, serde_json::to_value(gb)) else {
-        return vec![problem(
-            "spec",
-            "could not evaluate the CEL rules of the CRD on this object",
-        )];
-    };
-    match kube::core::cel::Validator::new().validate(&schema, &object, None) {
-        Ok(()) => Vec::new(),
-        Err(errors) => errors
-            .as_slice()
-            .iter()
-            .map(|e| problem(e.field_path.clone(), e.message.clone()))
-            .collect(),
-    }
+        .and_then(|s| serde_json::to_value(s).ok())?;
+    Some(compile_schema(&schema))
 }
 
 #[cfg(test)]
