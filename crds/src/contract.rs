@@ -5,6 +5,11 @@
 //! Secrets reach the bot server only as files. For every secret setting the operator
 //! sets the `_FILE` variant of its variable to a path under [`SECRETS_DIR`]; the value
 //! itself is never an environment value.
+//!
+//! Files are mounted with mode [`SECRET_FILE_MODE`] (0400). With the pod's `fsGroup`
+//! set, the kubelet makes them group-readable by that group (0440, owner root): that is
+//! how a non-root process reads them. The bot server therefore accepts a key file
+//! readable by its own group and refuses one readable by any other group or by others.
 
 /// Port of the bot's API (HTTP and WebSocket).
 pub const API_PORT: i32 = 8080;
@@ -44,8 +49,34 @@ pub mod key_files {
     pub const FIELD: &str = "field.json";
     /// HMAC secrets (refresh tokens, blind indexes).
     pub const HMAC: &str = "hmac.json";
-    /// Every key-ring file, in a fixed order.
+    /// Token signing keys: a ring whose `algorithm` is `RS256` or `ES256` and whose
+    /// material is a PKCS#8 DER private key. Verifiers derive the public keys (the JWKS).
+    pub const JWT: &str = "jwt.json";
+    /// Every symmetric key-ring file, in a fixed order.
     pub const ALL: [&str; 3] = [DATA, FIELD, HMAC];
+    /// The bearer token the operator presents to [`super::KEY_USAGE_PATH`]: plain text,
+    /// 32 random bytes in unpadded base64url.
+    pub const OPS_TOKEN: &str = "ops-token";
+}
+
+/// Path, on the metrics port, where the bot server reports how many stored records are
+/// still encrypted under each key id ([`KeyUsageReport`]). The operator retires a data or
+/// field key only when this reports no record under it. Requires
+/// `Authorization: Bearer <token>` with the token of [`key_files::OPS_TOKEN`]; anything
+/// else gets 401 and no body.
+pub const KEY_USAGE_PATH: &str = "/internal/key-usage";
+
+/// What [`KEY_USAGE_PATH`] answers.
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct KeyUsageReport {
+    /// When the counts were taken (RFC 3339).
+    pub generated_at: String,
+    /// Ring name (`data`, `field`) to key id to the number of records still under it.
+    /// A key id of the ring that is absent here has no record left.
+    pub rings: std::collections::BTreeMap<String, std::collections::BTreeMap<String, u64>>,
+    /// True while background re-encryption to the active keys is still under way.
+    pub reencrypting: bool,
 }
 
 /// Directory where a service's credentials Secret is mounted.
@@ -67,6 +98,10 @@ pub struct KeyRingFile {
     pub version: u32,
     /// Id of the key for new encryptions or signatures. Must name a key in `keys`.
     pub active: String,
+    /// Signature algorithm of an asymmetric ring (`RS256`, `ES256`); absent for
+    /// symmetric rings (AES-256-GCM and HMAC-SHA256 keys of 32 bytes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub algorithm: Option<String>,
     /// Every key still accepted for decryption or verification.
     pub keys: Vec<KeyEntry>,
 }
@@ -88,6 +123,7 @@ impl std::fmt::Debug for KeyRingFile {
         f.debug_struct("KeyRingFile")
             .field("version", &self.version)
             .field("active", &self.active)
+            .field("algorithm", &self.algorithm)
             .field("keys", &self.keys)
             .finish()
     }

@@ -81,6 +81,7 @@ fn ring_json(ring: &str, now: Timestamp) -> Result<String> {
     let mut file = KeyRingFile {
         version: KEY_RING_VERSION,
         active: id.clone(),
+        algorithm: None,
         keys: vec![KeyEntry {
             id,
             created: now.round(Unit::Second).unwrap_or(now).to_string(),
