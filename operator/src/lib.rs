@@ -13,6 +13,7 @@
 //! - [`leader`]: leader election on a `coordination.k8s.io` Lease.
 //! - [`metrics`]: Prometheus metrics and the `/metrics`, `/healthz`, `/readyz` server.
 //! - [`render`]: the offline `render` command.
+//! - [`rotation`]: key rings and the pure rotation state machine.
 //! - [`telemetry`]: JSON logs.
 
 pub mod apply;
@@ -22,6 +23,7 @@ pub mod drift;
 pub mod leader;
 pub mod metrics;
 pub mod render;
+pub mod rotation;
 pub mod status;
 pub mod telemetry;
 pub mod validate;
