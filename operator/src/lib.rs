@@ -12,6 +12,7 @@
 //! - [`controller`]: the reconcile shell, error policy and the `run` loop.
 //! - [`leader`]: leader election on a `coordination.k8s.io` Lease.
 //! - [`metrics`]: Prometheus metrics and the `/metrics`, `/healthz`, `/readyz` server.
+//! - [`pki`]: the internal CA and leaf certificates (pure).
 //! - [`render`]: the offline `render` command.
 //! - [`rotation`]: key rings and the pure rotation state machine.
 //! - [`telemetry`]: JSON logs.
@@ -22,6 +23,7 @@ pub mod controller;
 pub mod drift;
 pub mod leader;
 pub mod metrics;
+pub mod pki;
 pub mod render;
 pub mod rotation;
 pub mod status;
