@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use futures::{Stream, StreamExt};
 use generalbot_crds::contract::labels;
 use generalbot_crds::{GeneralBot, GeneralBotStatus};
-use jiff::Timestamp;
+use jiff::{SignedDuration, Timestamp};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Secret, Service, ServiceAccount};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
@@ -35,8 +35,12 @@ use serde::de::DeserializeOwned;
 
 use crate::apply::{FIELD_MANAGER, Outcome, apply_if_drifted, cached};
 use crate::builders::{self, key_secret, key_secret_name};
+use crate::key_usage;
+use crate::keyrings::{self, DEFAULT_PROPAGATION, ring_specs};
 use crate::leader::{Elector, LeaderError, LeaseConfig};
 use crate::metrics::{Metrics, ServerState, WriteLabels};
+use crate::rotation::triggers;
+use crate::status::KeysObserved;
 use crate::status::{Observed, compute_status, find, types};
 use crate::validate::{FoundSecret, check_secrets, check_spec, secret_needs};
 use crate::{Error, Result};
@@ -101,6 +105,8 @@ pub struct Context {
     pub failures: Mutex<HashMap<ObjectRef<GeneralBot>, u32>>,
     /// The time.
     pub clock: Clock,
+    /// How long a changed Secret takes to reach every pod and be reloaded.
+    pub propagation: SignedDuration,
 }
 
 impl Context {
@@ -117,6 +123,7 @@ impl Context {
             stores,
             failures: Mutex::new(HashMap::new()),
             clock: Arc::new(Timestamp::now),
+            propagation: DEFAULT_PROPAGATION,
         }
     }
 
@@ -205,6 +212,7 @@ async fn apply(gb: &GeneralBot, ctx: &Context) -> Result<Action> {
             &Observed {
                 problems: &problems,
                 deployment: None,
+                keys: None,
             },
             &now,
         );
@@ -226,11 +234,24 @@ async fn apply(gb: &GeneralBot, ctx: &Context) -> Result<Action> {
 
     let desired = builders::desired(gb)?;
     let mut written = Vec::new();
-    if ensure_key_secret(ctx, gb, &namespace, (ctx.clock)()).await? {
+    let keys = rotate_keys(ctx, gb, &namespace, now.0).await?;
+    if keys.created {
         written.push(format!(
             "created Secret {}",
             key_secret_name(&gb.name_any())
         ));
+        record_write(ctx, "Secret");
+    }
+    for (ring, what) in &keys.done {
+        ctx.publish(
+            gb,
+            EventType::Normal,
+            "KeyRotation",
+            format!("key ring {ring}: {what}"),
+        )
+        .await;
+    }
+    if !keys.done.is_empty() {
         record_write(ctx, "Secret");
     }
     let client = &ctx.client;
@@ -271,9 +292,13 @@ async fn apply(gb: &GeneralBot, ctx: &Context) -> Result<Action> {
         &Observed {
             problems: &[],
             deployment: deployment.as_deref(),
+            keys: keys.observed.as_ref(),
         },
         &now,
     );
+    if let Some(k) = &keys.observed {
+        ctx.metrics.record_key_ages(gb, &k.rings, now.0);
+    }
     let ready = |st: Option<&GeneralBotStatus>| {
         st.and_then(|st| find(st, types::READY))
             .map(|c| (c.status.clone(), c.reason.clone()))
@@ -291,7 +316,11 @@ async fn apply(gb: &GeneralBot, ctx: &Context) -> Result<Action> {
         }
     }
     patch_status(ctx, gb, status).await?;
-    Ok(Action::requeue(RESYNC))
+    let wake = keys
+        .next
+        .map(|t| t.duration_since(now.0).unsigned_abs())
+        .map_or(RESYNC, |d| d.clamp(Duration::from_secs(1), RESYNC));
+    Ok(Action::requeue(wake))
 }
 
 fn record_write(ctx: &Context, kind: &str) {
@@ -322,36 +351,115 @@ where
     Ok((K::kind(&()).into_owned(), desired.name_any(), outcome))
 }
 
-/// Creates the key-ring Secret when it does not exist. Never replaces one: its keys may
-/// still be needed to read data. Returns whether it created one.
-async fn ensure_key_secret(
+/// What happened to the key Secret this reconcile.
+#[derive(Debug, Default)]
+struct KeysOutcome {
+    /// The Secret was created.
+    created: bool,
+    /// Rotation steps carried out, as `(ring, what)`.
+    done: Vec<(String, String)>,
+    /// The rings as planned, when the Secret was read this time.
+    observed: Option<KeysObserved>,
+    /// When a ring next needs a step.
+    next: Option<Timestamp>,
+}
+
+/// Creates the key-ring Secret when it does not exist, and otherwise carries out the
+/// next rotation step of each ring when one is due. The Secret is never replaced
+/// wholesale: a step writes the changed rings and their recorded phases in one update
+/// that names the `resourceVersion` it read, so a concurrent change fails it rather than
+/// being lost, and a crash leaves either the old state or the new one.
+async fn rotate_keys(
     ctx: &Context,
     gb: &GeneralBot,
     namespace: &str,
     now: Timestamp,
-) -> Result<bool> {
+) -> Result<KeysOutcome> {
     let bctx = builders::BuildContext::new(gb)?;
     let name = key_secret_name(bctx.name);
-    let key = ObjectRef::new(&name).within(namespace);
-    if ctx.stores.secrets.get(&key).is_some() {
-        return Ok(false);
-    }
-    let secret = key_secret(&bctx, now)?;
     let api: Api<Secret> = Api::namespaced(ctx.client.clone(), namespace);
     let params = PostParams {
         field_manager: Some(FIELD_MANAGER.to_owned()),
         ..PostParams::default()
     };
-    match api.create(&params, &secret.0).await {
-        Ok(_) => Ok(true),
-        // Already there (the cache had not caught up): keep it as it is.
-        Err(kube::Error::Api(s)) if s.code == 409 => Ok(false),
-        Err(source) => Err(Error::CreateSecret {
-            namespace: namespace.to_owned(),
-            name,
-            source: Box::new(source),
-        }),
+    let read_error = |source| Error::ReadSecret {
+        namespace: namespace.to_owned(),
+        name: name.clone(),
+        source: Box::new(source),
+    };
+    let write_error = |source| Error::CreateSecret {
+        namespace: namespace.to_owned(),
+        name: name.clone(),
+        source: Box::new(source),
+    };
+    let Some(cached) = ctx
+        .stores
+        .secrets
+        .get(&ObjectRef::new(&name).within(namespace))
+    else {
+        let secret = key_secret(&bctx, now)?;
+        return match api.create(&params, &secret.0).await {
+            Ok(_) => Ok(KeysOutcome {
+                created: true,
+                ..KeysOutcome::default()
+            }),
+            // Already there (the cache had not caught up): keep it as it is.
+            Err(kube::Error::Api(s)) if s.code == 409 => Ok(KeysOutcome::default()),
+            Err(source) => Err(write_error(source)),
+        };
+    };
+    let specs = ring_specs(gb, ctx.propagation);
+    if !keyrings::due(gb, cached.annotations(), &specs, now) {
+        return Ok(KeysOutcome::default());
     }
+    let mut secret = api.get(&name).await.map_err(read_error)?;
+    let awaiting_report = cached.annotations().iter().any(|(k, v)| {
+        k.starts_with(keyrings::PHASE_ANNOTATION) && v.contains("activated") && !k.ends_with(".jwt")
+    });
+    let report = match (awaiting_report, ops_token(&secret)) {
+        (true, Some(token)) => key_usage::fetch(bctx.name, namespace, &token).await,
+        _ => None,
+    };
+    let window = triggers::window_open(&gb.spec.security.maintenance_windows, now);
+    let plan = keyrings::plan(gb, &secret, &specs, now, window, report.as_ref())?;
+    if let Some(mut changes) = plan.write {
+        secret
+            .data
+            .get_or_insert_with(BTreeMap::new)
+            .append(&mut changes.data);
+        secret
+            .metadata
+            .annotations
+            .get_or_insert_with(BTreeMap::new)
+            .append(&mut changes.annotations);
+        secret.metadata.managed_fields = None;
+        api.replace(&name, &params, &secret)
+            .await
+            .map_err(write_error)?;
+    }
+    if let Some(data) = secret.data.as_mut() {
+        for value in data.values_mut() {
+            zeroize::Zeroize::zeroize(&mut value.0);
+        }
+    }
+    Ok(KeysOutcome {
+        created: false,
+        done: plan.done,
+        observed: Some(KeysObserved {
+            rings: plan.status,
+            blocked: plan.blocked,
+        }),
+        next: plan.next,
+    })
+}
+
+fn ops_token(secret: &Secret) -> Option<zeroize::Zeroizing<String>> {
+    secret
+        .data
+        .as_ref()
+        .and_then(|d| d.get(generalbot_crds::contract::key_files::OPS_TOKEN))
+        .and_then(|b| String::from_utf8(b.0.clone()).ok())
+        .map(zeroize::Zeroizing::new)
 }
 
 /// Reads the key names (never the values) of the Secrets the spec refers to.
@@ -440,6 +548,8 @@ pub struct RunConfig {
     pub watch_namespace: Option<String>,
     /// The leader lease.
     pub lease: LeaseConfig,
+    /// How long a changed Secret takes to reach every pod and be reloaded.
+    pub propagation: SignedDuration,
 }
 
 fn api_for<K>(client: &Client, namespace: Option<&str>) -> Api<K>
@@ -553,12 +663,9 @@ pub async fn run(cfg: RunConfig) -> Result<(), RunError> {
             ready.store(true, Ordering::Relaxed);
         });
     }
-    let ctx = Arc::new(Context::new(
-        client.clone(),
-        stores,
-        metrics.clone(),
-        &cfg.lease.identity,
-    ));
+    let mut ctx = Context::new(client.clone(), stores, metrics.clone(), &cfg.lease.identity);
+    ctx.propagation = cfg.propagation;
+    let ctx = Arc::new(ctx);
     let controller = Controller::new(
         api_for::<GeneralBot>(&client, ns),
         watcher::Config::default().any_semantic(),

@@ -15,7 +15,7 @@ use kube::{Client, Resource};
 use serde_json::{Value, json};
 
 use super::*;
-use crate::builders::{desired, key_secret_name};
+use crate::builders::desired;
 use crate::fixtures::{mk_available_deployment, mk_gb, t};
 
 /// One request the mock API server saw.
@@ -68,9 +68,9 @@ fn settled_stores(gb: &GeneralBot) -> Stores {
     if let Some(spec) = deployment.spec.as_mut() {
         spec.progress_deadline_seconds = Some(600);
     }
-    let mut keys = Secret::default();
-    keys.metadata.name = Some(key_secret_name(gb.metadata.name.as_deref().unwrap()));
-    keys.metadata.namespace = gb.metadata.namespace.clone();
+    // The key Secret as the cache holds it: metadata only.
+    let mut keys = full_key_secret(gb);
+    keys.data = None;
     Stores {
         service_accounts: store_of(vec![d.service_account]),
         deployments: store_of(vec![deployment]),
@@ -79,6 +79,20 @@ fn settled_stores(gb: &GeneralBot) -> Stores {
         network_policies: store_of(d.network_policies),
         secrets: store_of(vec![keys]),
     }
+}
+
+/// The key Secret as created an hour before `t(0)` (before any force annotation), with
+/// its data.
+fn full_key_secret(gb: &GeneralBot) -> Secret {
+    let mut gb = gb.clone();
+    gb.metadata.annotations = None;
+    let ctx = crate::builders::BuildContext::new(&gb).unwrap();
+    let mut s = crate::builders::key_secret(&ctx, t(-3600).0)
+        .unwrap()
+        .0
+        .clone();
+    s.metadata.resource_version = Some("7".to_owned());
+    s
 }
 
 fn empty_stores() -> Stores {
@@ -110,6 +124,7 @@ async fn reconcile_against_mock(
     let client = Client::new(service, "default");
     let seen = Arc::new(Mutex::new(Vec::new()));
     let gb_json = serde_json::to_value(&gb).unwrap();
+    let gb_for_keys = gb.clone();
     let log = seen.clone();
     let server = tokio::spawn(async move {
         while let Some((request, send)) = handle.next_request().await {
@@ -130,6 +145,13 @@ async fn reconcile_against_mock(
                 body: body.clone(),
             });
             let response = match (method, path.as_str()) {
+                (Method::GET, p) if p.ends_with("/secrets/bot-keys") => respond(
+                    StatusCode::OK,
+                    &serde_json::to_value(full_key_secret(&gb_for_keys)).unwrap(),
+                ),
+                (Method::PUT, p) if p.ends_with("/secrets/bot-keys") => {
+                    respond(StatusCode::OK, &body)
+                }
                 (Method::GET, p) if p.contains("/secrets/") => match user_secret {
                     UserSecret::Present => {
                         let mut s = Secret::default();
@@ -235,6 +257,7 @@ async fn steady_state_makes_no_write() {
         &Observed {
             problems: &[],
             deployment: Some(&deployment),
+            keys: None,
         },
         &t(-3600),
     ));
@@ -254,6 +277,7 @@ async fn drift_is_put_back_with_one_write() {
         &Observed {
             problems: &[],
             deployment: Some(&deployment),
+            keys: None,
         },
         &t(-3600),
     ));
@@ -273,6 +297,69 @@ async fn drift_is_put_back_with_one_write() {
     let (result, seen) = reconcile_against_mock(gb, stores, UserSecret::Present).await;
     assert!(result.is_ok(), "{result:?}");
     assert_eq!(kinds_patched(&seen), ["Deployment"]);
+}
+
+#[tokio::test]
+async fn a_forced_rotation_is_one_conditional_write_of_the_key_secret() {
+    let mut gb = mk_gb("bot");
+    let deployment = mk_available_deployment(&gb);
+    gb.status = Some(compute_status(
+        &gb,
+        &Observed {
+            problems: &[],
+            deployment: Some(&deployment),
+            keys: None,
+        },
+        &t(-3600),
+    ));
+    gb.metadata.annotations = Some(BTreeMap::from([(
+        "generalbots.io/rotate".to_owned(),
+        "data@1".to_owned(),
+    )]));
+    let stores = settled_stores(&gb);
+    let (result, seen) = reconcile_against_mock(gb, stores, UserSecret::Present).await;
+    assert!(result.is_ok(), "{result:?}");
+    let puts: Vec<_> = seen.iter().filter(|s| s.method == Method::PUT).collect();
+    assert_eq!(puts.len(), 1, "{seen:#?}");
+    let put = puts[0];
+    assert_eq!(
+        put.body["metadata"]["resourceVersion"], "7",
+        "the write names the version it read"
+    );
+    let annotations = &put.body["metadata"]["annotations"];
+    assert_eq!(annotations["generalbots.io/rotate-honoured.data"], "data@1");
+    let phase = annotations["generalbots.io/rotation.data"]
+        .as_str()
+        .unwrap();
+    assert!(phase.contains("\"added\""), "{phase}");
+    let ring: generalbot_crds::contract::KeyRingFile = {
+        use base64::Engine;
+        let b64 = put.body["data"]["data.json"].as_str().unwrap();
+        serde_json::from_slice(
+            &base64::engine::general_purpose::STANDARD
+                .decode(b64)
+                .unwrap(),
+        )
+        .unwrap()
+    };
+    assert_eq!(ring.keys.len(), 2, "the new key joins the old one");
+    assert!(kinds_patched(&seen).is_empty(), "nothing else changed");
+    let event = seen
+        .iter()
+        .find(|s| s.path.contains("/events"))
+        .expect("an event per step");
+    assert_eq!(event.body["reason"], "KeyRotation");
+    let status = seen
+        .iter()
+        .find(|s| s.path.ends_with("/status"))
+        .expect("status shows the rings");
+    let rings = status.body["status"]["keyRings"].as_array().unwrap();
+    assert_eq!(rings.len(), 4);
+    assert!(
+        rings
+            .iter()
+            .any(|r| r["name"] == "data" && r["rotationPhase"] == "Added")
+    );
 }
 
 #[tokio::test]

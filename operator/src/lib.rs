@@ -5,6 +5,8 @@
 //! - [`builders`]: pure functions from a GeneralBot to the objects it owns (no client, no
 //!   `async`); the controller and `render` both call them.
 //! - [`validate`]: checks the schema cannot express, each naming the field to fix.
+//! - [`key_usage`]: asks a bot server which key ids stored records still use.
+//! - [`keyrings`]: the key-ring Secret and the plan for rotating it.
 //! - [`drift`]: decides whether a live object still matches what we want, so a steady
 //!   state makes no writes.
 //! - [`status`]: pure computation of the status and its conditions.
@@ -21,6 +23,8 @@ pub mod apply;
 pub mod builders;
 pub mod controller;
 pub mod drift;
+pub mod key_usage;
+pub mod keyrings;
 pub mod leader;
 pub mod metrics;
 pub mod pki;
@@ -96,9 +100,9 @@ pub enum Error {
     /// The GeneralBot lacks a namespace or name (the API server always sets both).
     #[error("GeneralBot has no {0}")]
     MissingMetadata(&'static str),
-    /// Key material could not be generated.
-    #[error("generating key material from the operating system's random source: {0}")]
-    Random(#[from] getrandom::Error),
+    /// Key material could not be generated, or a stored ring is damaged.
+    #[error(transparent)]
+    Keys(#[from] crate::keyrings::KeysError),
 }
 
 impl Error {
@@ -111,7 +115,7 @@ impl Error {
             Self::PatchStatus { .. } => "patch_status",
             Self::Serialize { .. } => "serialize",
             Self::MissingMetadata(_) => "missing_metadata",
-            Self::Random(_) => "random",
+            Self::Keys(_) => "keys",
         }
     }
 }

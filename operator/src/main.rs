@@ -41,6 +41,10 @@ enum Command {
         /// Seconds a lease lasts without renewal.
         #[arg(long, default_value_t = 15)]
         lease_seconds: u64,
+        /// Seconds a changed key Secret takes to reach every pod and be reloaded: a new
+        /// key becomes active only this long after it was added.
+        #[arg(long, default_value_t = 120)]
+        propagation_seconds: u64,
     },
     /// Print the GeneralBot CustomResourceDefinition as YAML.
     Crd,
@@ -70,6 +74,7 @@ async fn main() -> ExitCode {
             lease_name,
             identity,
             lease_seconds,
+            propagation_seconds,
         } => {
             telemetry::init();
             let lease_namespace = lease_namespace
@@ -90,6 +95,9 @@ async fn main() -> ExitCode {
                     duration,
                     renew_every: duration / 3,
                 },
+                propagation: jiff::SignedDuration::from_secs(
+                    i64::try_from(propagation_seconds).unwrap_or(i64::MAX),
+                ),
             };
             match run(cfg).await {
                 Ok(()) => ExitCode::SUCCESS,

@@ -31,6 +31,20 @@ pub struct WriteLabels {
     pub kind: String,
 }
 
+/// Labels of per-ring and per-certificate gauges.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ItemLabels {
+    /// Namespace of the GeneralBot.
+    pub namespace: String,
+    /// Name of the GeneralBot.
+    pub name: String,
+    /// The ring or certificate.
+    pub item: String,
+}
+
+/// A gauge holding seconds.
+pub type Seconds = Gauge<f64, std::sync::atomic::AtomicU64>;
+
 /// The operator's metrics.
 #[derive(Clone)]
 pub struct Metrics {
@@ -44,6 +58,10 @@ pub struct Metrics {
     pub writes: Family<WriteLabels, Counter>,
     /// 1 while this replica holds the leader lease.
     pub leader: Gauge,
+    /// Age of each ring's active key, in seconds.
+    pub key_age: Family<ItemLabels, Seconds>,
+    /// Seconds until each certificate expires.
+    pub cert_expiry: Family<ItemLabels, Seconds>,
 }
 
 impl Default for Metrics {
@@ -54,6 +72,8 @@ impl Default for Metrics {
             duration: Histogram::new(exponential_buckets(0.005, 2.0, 12)),
             writes: Family::default(),
             leader: Gauge::default(),
+            key_age: Family::default(),
+            cert_expiry: Family::default(),
         }
     }
 }
@@ -83,6 +103,29 @@ impl Metrics {
             "1 while this replica holds the leader lease",
             self.leader.clone(),
         );
+    }
+
+    /// Sets the key-age gauges of a GeneralBot's rings.
+    pub fn record_key_ages(
+        &self,
+        gb: &generalbot_crds::GeneralBot,
+        rings: &[generalbot_crds::v1alpha1::KeyRingStatus],
+        now: jiff::Timestamp,
+    ) {
+        use kube::ResourceExt;
+        for ring in rings {
+            let Ok(since) = ring.active_since.parse::<jiff::Timestamp>() else {
+                continue;
+            };
+            let labels = ItemLabels {
+                namespace: gb.namespace().unwrap_or_default(),
+                name: gb.name_any(),
+                item: ring.name.clone(),
+            };
+            self.key_age
+                .get_or_create(&labels)
+                .set(now.duration_since(since).as_secs_f64());
+        }
     }
 
     /// Records a finished reconcile.

@@ -2,7 +2,7 @@
 //! is passed in; a condition keeps its `lastTransitionTime` unless its status flips, so an
 //! unchanged world computes an identical status and nothing is written.
 
-use generalbot_crds::v1alpha1::TlsMode;
+use generalbot_crds::v1alpha1::{KeyRingStatus, TlsMode};
 use generalbot_crds::{GeneralBot, GeneralBotStatus};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
@@ -20,6 +20,8 @@ pub mod types {
     pub const NETWORK_ISOLATED: &str = "NetworkIsolated";
     /// Every declared service is reached over verified TLS.
     pub const ENCRYPTED_IN_TRANSIT: &str = "EncryptedInTransit";
+    /// Every key ring exists and no rotation is stuck.
+    pub const KEYS_READY: &str = "KeysReady";
 }
 
 /// Condition reasons.
@@ -38,6 +40,10 @@ pub mod reasons {
     pub const ALL_SERVICES_TLS: &str = "AllServicesTLS";
     /// Some service has TLS disabled.
     pub const TLS_DISABLED: &str = "TLSDisabled";
+    /// Every key ring is current or rotating normally.
+    pub const KEYS_CURRENT: &str = "KeysCurrent";
+    /// A rotation cannot finish; the message says why.
+    pub const ROTATION_BLOCKED: &str = "RotationBlocked";
 }
 
 /// What one reconcile saw and did.
@@ -47,6 +53,18 @@ pub struct Observed<'a> {
     pub problems: &'a [SpecProblem],
     /// The Deployment as last seen, if any.
     pub deployment: Option<&'a Deployment>,
+    /// The key rings, when the reconcile read them (otherwise the status keeps what it
+    /// said before).
+    pub keys: Option<&'a KeysObserved>,
+}
+
+/// The key rings as one reconcile found and left them.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct KeysObserved {
+    /// Every ring.
+    pub rings: Vec<KeyRingStatus>,
+    /// Rings whose rotation cannot go on, and why.
+    pub blocked: Vec<(String, String)>,
 }
 
 /// The status a GeneralBot should have, given what was observed at `now`.
@@ -122,6 +140,30 @@ pub fn compute_status(gb: &GeneralBot, observed: &Observed<'_>, now: &Time) -> G
                 clear.join(", ")
             ),
         );
+    }
+    if let Some(keys) = observed.keys {
+        status.key_rings = keys.rings.clone();
+        if keys.blocked.is_empty() {
+            set(
+                types::KEYS_READY,
+                true,
+                reasons::KEYS_CURRENT,
+                "every key ring is current or rotating normally".to_owned(),
+            );
+        } else {
+            let why = keys
+                .blocked
+                .iter()
+                .map(|(ring, reason)| format!("{ring}: {reason}"))
+                .collect::<Vec<_>>()
+                .join("; ");
+            set(
+                types::KEYS_READY,
+                false,
+                reasons::ROTATION_BLOCKED,
+                truncate(why),
+            );
+        }
     }
     status.available_replicas = Some(available);
     if workload_ok {
@@ -237,6 +279,7 @@ mod tests {
             &Observed {
                 problems: &problems,
                 deployment: None,
+                keys: None,
             },
             &t(0),
         );
@@ -260,6 +303,7 @@ mod tests {
             &Observed {
                 problems: &[],
                 deployment: Some(&d),
+                keys: None,
             },
             &t(0),
         );
@@ -274,6 +318,7 @@ mod tests {
         let obs = Observed {
             problems: &[],
             deployment: Some(&d),
+            keys: None,
         };
         let first = compute_status(&gb, &obs, &t(0));
         gb.status = Some(first.clone());
@@ -289,6 +334,7 @@ mod tests {
             &Observed {
                 problems: &[],
                 deployment: None,
+                keys: None,
             },
             &t(200),
         );

@@ -372,7 +372,11 @@ fn volumes(
         secret_volume(
             KEYS_VOLUME,
             &key_secret_name(ctx.name),
-            contract::key_files::ALL.iter().map(|f| item(f)).collect(),
+            contract::key_files::ALL
+                .iter()
+                .chain([&contract::key_files::JWT, &contract::key_files::OPS_TOKEN])
+                .map(|f| item(f))
+                .collect(),
         ),
     ];
     let mut mounts = vec![

@@ -12,7 +12,7 @@ mod service_account;
 mod services;
 
 pub use deployment::deployment;
-pub use keys::{GeneratedSecret, KEY_BYTES, key_secret, key_secret_name};
+pub use keys::{GeneratedSecret, key_secret, key_secret_name};
 pub use meta::{OWNER_PLACEHOLDER_UID, owner_reference, selector_labels};
 pub use network_policy::network_policies;
 pub use pdb::pod_disruption_budget;

@@ -252,37 +252,34 @@ fn user_pod_labels_never_override_ours() {
 
 #[test]
 fn key_secret_holds_one_fresh_key_per_ring() {
+    use base64::Engine;
     let gb = mk_gb("bot");
     let ctx = BuildContext::new(&gb).unwrap();
     let a = key_secret(&ctx, jiff::Timestamp::UNIX_EPOCH).unwrap();
     let b = key_secret(&ctx, jiff::Timestamp::UNIX_EPOCH).unwrap();
     let data = a.0.data.clone().unwrap();
-    assert_eq!(data.len(), contract::key_files::ALL.len());
-    for (file, bytes) in &data {
-        let ring: contract::KeyRingFile = serde_json::from_slice(&bytes.0).unwrap();
+    for file in contract::key_files::ALL {
+        let ring: contract::KeyRingFile = serde_json::from_slice(&data[file].0).unwrap();
         assert_eq!(ring.keys.len(), 1);
         assert_eq!(ring.active, ring.keys[0].id);
-        use base64::Engine;
+        assert_eq!(ring.algorithm, None);
         let key = base64::engine::general_purpose::STANDARD
             .decode(&ring.keys[0].material)
             .unwrap();
-        assert_eq!(key.len(), KEY_BYTES, "{file}");
+        assert_eq!(key.len(), 32, "{file}");
         assert!(key.iter().any(|b| *b != 0));
-        let other = b.0.data.as_ref().unwrap().get(file).unwrap();
-        assert_ne!(bytes, other, "two generations share no key");
+        assert_ne!(
+            &data[file],
+            &b.0.data.as_ref().unwrap()[file],
+            "two generations share no key"
+        );
     }
-    let debug = format!(
-        "{a:?} {:?}",
-        serde_json::from_slice::<contract::KeyRingFile>(&data["data.json"].0).unwrap()
-    );
-    assert!(
-        !debug.contains(
-            &serde_json::from_slice::<contract::KeyRingFile>(&data["data.json"].0)
-                .unwrap()
-                .keys[0]
-                .material
-        )
-    );
+    let jwt: contract::KeyRingFile =
+        serde_json::from_slice(&data[contract::key_files::JWT].0).unwrap();
+    assert_eq!(jwt.algorithm.as_deref(), Some("RS256"));
+    assert!(data.contains_key(contract::key_files::OPS_TOKEN));
+    let debug = format!("{a:?}");
+    assert!(!debug.contains(&jwt.keys[0].material[..16]), "{debug}");
 }
 
 #[test]
