@@ -11,6 +11,7 @@
 //!   state makes no writes.
 //! - [`status`]: pure computation of the status and its conditions.
 //! - [`apply`]: the one server-side apply helper and its field manager.
+//! - [`certs`]: the CA and certificate Secrets and the plan for renewing and rotating them.
 //! - [`controller`]: the reconcile shell, error policy and the `run` loop.
 //! - [`leader`]: leader election on a `coordination.k8s.io` Lease.
 //! - [`metrics`]: Prometheus metrics and the `/metrics`, `/healthz`, `/readyz` server.
@@ -21,6 +22,7 @@
 
 pub mod apply;
 pub mod builders;
+pub mod certs;
 pub mod controller;
 pub mod drift;
 pub mod key_usage;
