@@ -35,6 +35,7 @@ use serde::de::DeserializeOwned;
 
 use crate::apply::{FIELD_MANAGER, Outcome, apply_if_drifted, cached};
 use crate::builders::{self, key_secret, key_secret_name};
+use crate::certs;
 use crate::key_usage;
 use crate::keyrings::{self, DEFAULT_PROPAGATION, ring_specs};
 use crate::leader::{Elector, LeaderError, LeaseConfig};
@@ -213,6 +214,7 @@ async fn apply(gb: &GeneralBot, ctx: &Context) -> Result<Action> {
                 problems: &problems,
                 deployment: None,
                 keys: None,
+                certificates: None,
             },
             &now,
         );
@@ -254,6 +256,11 @@ async fn apply(gb: &GeneralBot, ctx: &Context) -> Result<Action> {
     if !keys.done.is_empty() {
         record_write(ctx, "Secret");
     }
+    let certs = reconcile_certs(ctx, gb, &namespace, now.0).await?;
+    for what in &certs.done {
+        ctx.publish(gb, EventType::Normal, "Certificates", what.clone())
+            .await;
+    }
     let client = &ctx.client;
     let s = &ctx.stores;
     let mut outcomes = vec![
@@ -293,12 +300,14 @@ async fn apply(gb: &GeneralBot, ctx: &Context) -> Result<Action> {
             problems: &[],
             deployment: deployment.as_deref(),
             keys: keys.observed.as_ref(),
+            certificates: Some(&certs.status),
         },
         &now,
     );
     if let Some(k) = &keys.observed {
         ctx.metrics.record_key_ages(gb, &k.rings, now.0);
     }
+    ctx.metrics.record_cert_expiry(gb, &certs.status, now.0);
     let ready = |st: Option<&GeneralBotStatus>| {
         st.and_then(|st| find(st, types::READY))
             .map(|c| (c.status.clone(), c.reason.clone()))
@@ -316,8 +325,11 @@ async fn apply(gb: &GeneralBot, ctx: &Context) -> Result<Action> {
         }
     }
     patch_status(ctx, gb, status).await?;
-    let wake = keys
-        .next
+    let next = match (keys.next, certs.next) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
+    let wake = next
         .map(|t| t.duration_since(now.0).unsigned_abs())
         .map_or(RESYNC, |d| d.clamp(Duration::from_secs(1), RESYNC));
     Ok(Action::requeue(wake))
@@ -449,6 +461,135 @@ async fn rotate_keys(
             rings: plan.status,
             blocked: plan.blocked,
         }),
+        next: plan.next,
+    })
+}
+
+/// What happened to the certificate Secrets this reconcile.
+struct CertsOutcome {
+    done: Vec<String>,
+    status: Vec<generalbot_crds::v1alpha1::CertificateStatus>,
+    next: Option<Timestamp>,
+}
+
+/// Issues, renews and rotates the bot's certificates. Reads only cached metadata unless
+/// something is missing or due; then reads the Secrets, plans, and writes each changed
+/// Secret whole, naming the `resourceVersion` it read.
+async fn reconcile_certs(
+    ctx: &Context,
+    gb: &GeneralBot,
+    namespace: &str,
+    now: Timestamp,
+) -> Result<CertsOutcome> {
+    let bctx = builders::BuildContext::new(gb)?;
+    let names = [
+        certs::root_secret_name(bctx.name),
+        certs::ca_secret_name(bctx.name),
+        certs::tls_secret_name(bctx.name),
+    ];
+    let cached = |n: &str| {
+        ctx.stores
+            .secrets
+            .get(&ObjectRef::new(n).within(namespace))
+            .map(|s| s.as_ref().clone())
+    };
+    let [root, ca, tls] = &names;
+    let seen = certs::CertSecrets {
+        root: cached(root),
+        ca: cached(ca),
+        tls: cached(tls),
+        user_ca: None,
+    };
+    if !certs::needs_work(gb, &seen, now) {
+        return Ok(CertsOutcome {
+            done: Vec::new(),
+            status: certs::status(gb, &seen),
+            next: None,
+        });
+    }
+    let api: Api<Secret> = Api::namespaced(ctx.client.clone(), namespace);
+    let read = |name: String| {
+        let api = api.clone();
+        async move {
+            api.get_opt(&name)
+                .await
+                .map_err(|source| Error::ReadSecret {
+                    namespace: namespace.to_owned(),
+                    name: name.clone(),
+                    source: Box::new(source),
+                })
+        }
+    };
+    let mut secrets = certs::CertSecrets {
+        root: read(root.clone()).await?,
+        ca: read(ca.clone()).await?,
+        tls: read(tls.clone()).await?,
+        user_ca: match &gb.spec.security.certificates.ca_secret {
+            Some(user) => read(user.name.clone()).await?,
+            None => None,
+        },
+    };
+    let window = triggers::window_open(&gb.spec.security.maintenance_windows, now);
+    let plan = certs::plan(
+        gb,
+        &secrets,
+        &certs::CertPolicy::of(gb, ctx.propagation),
+        now,
+        window,
+    )?;
+    let params = PostParams {
+        field_manager: Some(FIELD_MANAGER.to_owned()),
+        ..PostParams::default()
+    };
+    for w in &plan.writes {
+        let slot = if &w.name == root {
+            &mut secrets.root
+        } else if &w.name == ca {
+            &mut secrets.ca
+        } else {
+            &mut secrets.tls
+        };
+        let mut secret = Secret {
+            metadata: builders::object_meta(&bctx, w.name.clone()),
+            type_: Some("Opaque".to_owned()),
+            data: Some(w.data.clone()),
+            ..Secret::default()
+        };
+        secret.metadata.annotations = Some(w.annotations.clone());
+        let written = match slot
+            .as_ref()
+            .and_then(|s| s.metadata.resource_version.clone())
+        {
+            Some(version) => {
+                secret.metadata.resource_version = Some(version);
+                api.replace(&w.name, &params, &secret).await
+            }
+            None => api.create(&params, &secret).await,
+        }
+        .map_err(|source| Error::CreateSecret {
+            namespace: namespace.to_owned(),
+            name: w.name.clone(),
+            source: Box::new(source),
+        })?;
+        record_write(ctx, "Secret");
+        *slot = Some(written);
+    }
+    let status = certs::status(gb, &secrets);
+    for s in [
+        &mut secrets.root,
+        &mut secrets.ca,
+        &mut secrets.tls,
+        &mut secrets.user_ca,
+    ] {
+        if let Some(data) = s.as_mut().and_then(|s| s.data.as_mut()) {
+            for v in data.values_mut() {
+                zeroize::Zeroize::zeroize(&mut v.0);
+            }
+        }
+    }
+    Ok(CertsOutcome {
+        done: plan.done,
+        status,
         next: plan.next,
     })
 }

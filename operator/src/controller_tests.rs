@@ -68,17 +68,85 @@ fn settled_stores(gb: &GeneralBot) -> Stores {
     if let Some(spec) = deployment.spec.as_mut() {
         spec.progress_deadline_seconds = Some(600);
     }
-    // The key Secret as the cache holds it: metadata only.
+    // The key and certificate Secrets as the cache holds them: metadata only.
     let mut keys = full_key_secret(gb);
     keys.data = None;
+    let mut cached_secrets = vec![keys];
+    for mut s in cert_secrets(gb) {
+        s.data = None;
+        cached_secrets.push(s);
+    }
     Stores {
         service_accounts: store_of(vec![d.service_account]),
         deployments: store_of(vec![deployment]),
         services: store_of(vec![service]),
         pdbs: store_of(vec![d.pod_disruption_budget]),
         network_policies: store_of(d.network_policies),
-        secrets: store_of(vec![keys]),
+        secrets: store_of(cached_secrets),
     }
+}
+
+/// The status the last reconcile wrote for a settled bot.
+fn settled_status(
+    gb: &GeneralBot,
+    deployment: &k8s_openapi::api::apps::v1::Deployment,
+) -> generalbot_crds::GeneralBotStatus {
+    let secrets = cert_secrets(gb);
+    let by_suffix = |suffix: &str| {
+        secrets
+            .iter()
+            .find(|s| s.metadata.name.as_deref().unwrap().ends_with(suffix))
+            .cloned()
+    };
+    let certs = crate::certs::status(
+        gb,
+        &crate::certs::CertSecrets {
+            root: by_suffix("-ca-root"),
+            ca: by_suffix("-ca"),
+            tls: by_suffix("-tls"),
+            user_ca: None,
+        },
+    );
+    compute_status(
+        gb,
+        &Observed {
+            problems: &[],
+            deployment: Some(deployment),
+            keys: None,
+            certificates: Some(&certs),
+        },
+        &t(-3600),
+    )
+}
+
+/// The certificate Secrets as issued an hour before `t(0)`: issued once per test run,
+/// so the cache and the last status describe the same certificates.
+fn cert_secrets(gb: &GeneralBot) -> Vec<Secret> {
+    static ISSUED: std::sync::OnceLock<Vec<Secret>> = std::sync::OnceLock::new();
+    ISSUED.get_or_init(|| issue_cert_secrets(gb)).clone()
+}
+
+fn issue_cert_secrets(gb: &GeneralBot) -> Vec<Secret> {
+    let policy = crate::certs::CertPolicy::of(gb, DEFAULT_PROPAGATION);
+    let plan = crate::certs::plan(
+        gb,
+        &crate::certs::CertSecrets::default(),
+        &policy,
+        t(-3600).0,
+        true,
+    )
+    .unwrap();
+    plan.writes
+        .iter()
+        .map(|w| {
+            let mut s = Secret::default();
+            s.metadata.name = Some(w.name.clone());
+            s.metadata.namespace = gb.metadata.namespace.clone();
+            s.metadata.annotations = Some(w.annotations.clone());
+            s.data = Some(w.data.clone());
+            s
+        })
+        .collect()
 }
 
 /// The key Secret as created an hour before `t(0)` (before any force annotation), with
@@ -194,7 +262,9 @@ async fn reconcile_against_mock(
 
 fn kinds_patched(seen: &[Seen]) -> Vec<String> {
     seen.iter()
-        .filter(|s| s.method == Method::PATCH && !s.path.ends_with("/status"))
+        .filter(|s| {
+            s.method == Method::PATCH && !s.path.ends_with("/status") && !s.path.contains("/events")
+        })
         .map(|s| s.body["kind"].as_str().unwrap_or_default().to_owned())
         .collect()
 }
@@ -252,15 +322,7 @@ async fn steady_state_makes_no_write() {
     let stores = settled_stores(&gb);
     // The status the last reconcile wrote.
     let deployment = mk_available_deployment(&gb);
-    gb.status = Some(compute_status(
-        &gb,
-        &Observed {
-            problems: &[],
-            deployment: Some(&deployment),
-            keys: None,
-        },
-        &t(-3600),
-    ));
+    gb.status = Some(settled_status(&gb, &deployment));
     let (result, seen) = reconcile_against_mock(gb, stores, UserSecret::Present).await;
     assert!(result.is_ok(), "{result:?}");
     let writes: Vec<_> = seen.iter().filter(|s| s.is_write()).collect();
@@ -272,15 +334,7 @@ async fn steady_state_makes_no_write() {
 async fn drift_is_put_back_with_one_write() {
     let mut gb = mk_gb("bot");
     let deployment = mk_available_deployment(&gb);
-    gb.status = Some(compute_status(
-        &gb,
-        &Observed {
-            problems: &[],
-            deployment: Some(&deployment),
-            keys: None,
-        },
-        &t(-3600),
-    ));
+    gb.status = Some(settled_status(&gb, &deployment));
     let stores = settled_stores(&gb);
     // Someone scaled the Deployment by hand.
     let mut edited = stores
@@ -303,15 +357,7 @@ async fn drift_is_put_back_with_one_write() {
 async fn a_forced_rotation_is_one_conditional_write_of_the_key_secret() {
     let mut gb = mk_gb("bot");
     let deployment = mk_available_deployment(&gb);
-    gb.status = Some(compute_status(
-        &gb,
-        &Observed {
-            problems: &[],
-            deployment: Some(&deployment),
-            keys: None,
-        },
-        &t(-3600),
-    ));
+    gb.status = Some(settled_status(&gb, &deployment));
     gb.metadata.annotations = Some(BTreeMap::from([(
         "generalbots.io/rotate".to_owned(),
         "data@1".to_owned(),

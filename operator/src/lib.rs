@@ -102,6 +102,9 @@ pub enum Error {
     /// The GeneralBot lacks a namespace or name (the API server always sets both).
     #[error("GeneralBot has no {0}")]
     MissingMetadata(&'static str),
+    /// A certificate could not be issued, or the user's CA Secret is unusable.
+    #[error(transparent)]
+    Certs(#[from] crate::certs::CertError),
     /// Key material could not be generated, or a stored ring is damaged.
     #[error(transparent)]
     Keys(#[from] crate::keyrings::KeysError),
@@ -118,6 +121,7 @@ impl Error {
             Self::Serialize { .. } => "serialize",
             Self::MissingMetadata(_) => "missing_metadata",
             Self::Keys(_) => "keys",
+            Self::Certs(_) => "certs",
         }
     }
 }

@@ -128,6 +128,29 @@ impl Metrics {
         }
     }
 
+    /// Sets the seconds-to-expiry gauges of a GeneralBot's certificates.
+    pub fn record_cert_expiry(
+        &self,
+        gb: &generalbot_crds::GeneralBot,
+        certs: &[generalbot_crds::v1alpha1::CertificateStatus],
+        now: jiff::Timestamp,
+    ) {
+        use kube::ResourceExt;
+        for c in certs {
+            let Ok(not_after) = c.not_after.parse::<jiff::Timestamp>() else {
+                continue;
+            };
+            let labels = ItemLabels {
+                namespace: gb.namespace().unwrap_or_default(),
+                name: gb.name_any(),
+                item: c.name.clone(),
+            };
+            self.cert_expiry
+                .get_or_create(&labels)
+                .set(not_after.duration_since(now).as_secs_f64());
+        }
+    }
+
     /// Records a finished reconcile.
     pub fn observe(&self, took: Duration, error: Option<&crate::Error>) {
         self.duration.observe(took.as_secs_f64());

@@ -88,14 +88,31 @@ pub fn objects(gb: &GeneralBot) -> Result<Vec<serde_json::Value>, RenderError> {
     }
     let desired = builders::desired(gb)?;
     let ctx = BuildContext::new(gb)?;
-    let keys = key_secret(&ctx, jiff::Timestamp::now())?;
-    let mut out = vec![
-        value(&desired.service_account)?,
-        value(&redact(&keys.0))?,
+    let now = jiff::Timestamp::now();
+    let keys = key_secret(&ctx, now)?;
+    let certs = crate::certs::plan(
+        gb,
+        &crate::certs::CertSecrets::default(),
+        &crate::certs::CertPolicy::of(gb, crate::keyrings::DEFAULT_PROPAGATION),
+        now,
+        true,
+    )
+    .map_err(crate::Error::from)?;
+    let mut out = vec![value(&desired.service_account)?, value(&redact(&keys.0))?];
+    for w in &certs.writes {
+        let secret = Secret {
+            metadata: crate::builders::object_meta(&ctx, w.name.clone()),
+            type_: Some("Opaque".to_owned()),
+            data: Some(w.data.clone()),
+            ..Secret::default()
+        };
+        out.push(value(&redact(&secret))?);
+    }
+    out.extend([
         value(&desired.service)?,
         value(&desired.deployment)?,
         value(&desired.pod_disruption_budget)?,
-    ];
+    ]);
     for policy in &desired.network_policies {
         out.push(value(policy)?);
     }
@@ -122,15 +139,19 @@ pub fn render_file(path: &Path, namespace: Option<&str>) -> Result<String, Rende
     render(&parse(path, &text, namespace)?)
 }
 
-/// The Secret with every value replaced by [`SECRET_PLACEHOLDER`].
+/// The Secret with every value replaced by [`SECRET_PLACEHOLDER`], and without the
+/// annotations that record serials and times (they differ on every run, and `render` is
+/// deterministic).
 fn redact(secret: &Secret) -> Secret {
     let keys = secret
         .data
         .iter()
         .flat_map(|d| d.keys())
         .chain(secret.string_data.iter().flat_map(|d| d.keys()));
+    let mut metadata = secret.metadata.clone();
+    metadata.annotations = None;
     Secret {
-        metadata: secret.metadata.clone(),
+        metadata,
         type_: secret.type_.clone(),
         immutable: secret.immutable,
         data: None,

@@ -2,7 +2,7 @@
 //! is passed in; a condition keeps its `lastTransitionTime` unless its status flips, so an
 //! unchanged world computes an identical status and nothing is written.
 
-use generalbot_crds::v1alpha1::{KeyRingStatus, TlsMode};
+use generalbot_crds::v1alpha1::{CertificateStatus, KeyRingStatus, TlsMode};
 use generalbot_crds::{GeneralBot, GeneralBotStatus};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
@@ -22,6 +22,8 @@ pub mod types {
     pub const ENCRYPTED_IN_TRANSIT: &str = "EncryptedInTransit";
     /// Every key ring exists and no rotation is stuck.
     pub const KEYS_READY: &str = "KeysReady";
+    /// The bot's certificates are issued and current.
+    pub const CERTIFICATES_READY: &str = "CertificatesReady";
 }
 
 /// Condition reasons.
@@ -44,6 +46,10 @@ pub mod reasons {
     pub const KEYS_CURRENT: &str = "KeysCurrent";
     /// A rotation cannot finish; the message says why.
     pub const ROTATION_BLOCKED: &str = "RotationBlocked";
+    /// Every certificate is issued and not due.
+    pub const CERTIFICATES_CURRENT: &str = "CertificatesCurrent";
+    /// A certificate is missing.
+    pub const CERTIFICATES_MISSING: &str = "CertificatesMissing";
 }
 
 /// What one reconcile saw and did.
@@ -56,6 +62,8 @@ pub struct Observed<'a> {
     /// The key rings, when the reconcile read them (otherwise the status keeps what it
     /// said before).
     pub keys: Option<&'a KeysObserved>,
+    /// The certificates, when the reconcile looked at them.
+    pub certificates: Option<&'a [CertificateStatus]>,
 }
 
 /// The key rings as one reconcile found and left them.
@@ -140,6 +148,29 @@ pub fn compute_status(gb: &GeneralBot, observed: &Observed<'_>, now: &Time) -> G
                 clear.join(", ")
             ),
         );
+    }
+    if let Some(certs) = observed.certificates {
+        status.certificates = certs.to_vec();
+        if certs.iter().any(|c| c.name == "serving") {
+            let soonest = certs
+                .iter()
+                .map(|c| c.not_after.as_str())
+                .min()
+                .unwrap_or_default();
+            set(
+                types::CERTIFICATES_READY,
+                true,
+                reasons::CERTIFICATES_CURRENT,
+                format!("every certificate is issued; the first expires at {soonest}"),
+            );
+        } else {
+            set(
+                types::CERTIFICATES_READY,
+                false,
+                reasons::CERTIFICATES_MISSING,
+                "the serving certificate is not issued yet".to_owned(),
+            );
+        }
     }
     if let Some(keys) = observed.keys {
         status.key_rings = keys.rings.clone();
@@ -280,6 +311,7 @@ mod tests {
                 problems: &problems,
                 deployment: None,
                 keys: None,
+                certificates: None,
             },
             &t(0),
         );
@@ -304,6 +336,7 @@ mod tests {
                 problems: &[],
                 deployment: Some(&d),
                 keys: None,
+                certificates: None,
             },
             &t(0),
         );
@@ -319,6 +352,7 @@ mod tests {
             problems: &[],
             deployment: Some(&d),
             keys: None,
+            certificates: None,
         };
         let first = compute_status(&gb, &obs, &t(0));
         gb.status = Some(first.clone());
@@ -335,6 +369,7 @@ mod tests {
                 problems: &[],
                 deployment: None,
                 keys: None,
+                certificates: None,
             },
             &t(200),
         );

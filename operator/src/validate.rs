@@ -63,6 +63,13 @@ pub struct SecretNeed {
 /// Every Secret the spec refers to, with the keys each must hold.
 pub fn secret_needs(gb: &GeneralBot) -> Vec<SecretNeed> {
     let mut needs = Vec::new();
+    if let Some(ca) = &gb.spec.security.certificates.ca_secret {
+        needs.push(SecretNeed {
+            name: ca.name.clone(),
+            field: "spec.security.certificates.caSecret.name".to_owned(),
+            keys: vec!["tls.crt", "tls.key", "ca.crt"],
+        });
+    }
     for service in declared_services(&gb.spec) {
         let e = service.endpoint;
         if let Some(secret) = &e.credentials_secret {

@@ -90,6 +90,9 @@ fn render_is_deterministic_and_hides_secret_values() {
         [
             "ServiceAccount",
             "Secret",
+            "Secret",
+            "Secret",
+            "Secret",
             "Service",
             "Deployment",
             "PodDisruptionBudget",

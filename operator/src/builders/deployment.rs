@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use generalbot_crds::contract::{self, env};
+use generalbot_crds::contract::{self, env, tls_files};
 use generalbot_crds::v1alpha1::{ServerSettings, TlsMode};
 use k8s_openapi::api::apps::v1::{
     Deployment, DeploymentSpec, DeploymentStrategy, RollingUpdateDeployment,
@@ -26,6 +26,7 @@ use super::{BuildContext, key_secret_name};
 const CONTAINER: &str = "bot-server";
 const TMP_VOLUME: &str = "tmp";
 const KEYS_VOLUME: &str = "keys";
+const TLS_VOLUME: &str = "tls";
 
 /// The Deployment of the bot server.
 pub fn deployment(ctx: &BuildContext<'_>) -> Deployment {
@@ -224,6 +225,9 @@ fn environment(ctx: &BuildContext<'_>, services: &[DeclaredService<'_>]) -> Vec<
             format!("0.0.0.0:{}", contract::METRICS_PORT),
         ),
         var(env::KEYS_DIR, contract::KEYS_DIR),
+        var(env::TLS_CERT_FILE, tls_path(tls_files::CERT)),
+        var(env::TLS_KEY_FILE, tls_path(tls_files::KEY)),
+        var(env::TLS_CA_FILE, tls_path(tls_files::CA)),
         var(env::RATE_LIMIT_PER_IP, s.rate_limit_per_ip.to_string()),
         var(env::RATE_LIMIT_PER_USER, s.rate_limit_per_user.to_string()),
         var(env::ALLOWED_ORIGINS, s.allowed_origins.join(",")),
@@ -314,15 +318,37 @@ fn service_environment(ctx: &BuildContext<'_>, service: &DeclaredService<'_>) ->
             vars.push(var(key.env, format!("{dir}/{}", key.key)));
         }
     }
-    if let (Some(ca_env), Some(_), TlsMode::VerifyFull) =
-        (service.kind.ca_env(), &e.tls.ca_secret, e.tls.mode)
-    {
-        vars.push(var(
+    match (service.kind.ca_env(), &e.tls.ca_secret, e.tls.mode) {
+        (Some(ca_env), Some(_), TlsMode::VerifyFull) => vars.push(var(
             ca_env,
             format!("{}/ca.crt", contract::service_ca_dir(service.kind.id())),
-        ));
+        )),
+        // No CA of its own: the operator's trust bundle.
+        (Some(ca_env), None, TlsMode::VerifyFull) => {
+            vars.push(var(ca_env, tls_path(tls_files::CA)))
+        }
+        _ => {}
+    }
+    if e.tls.client_certificate {
+        let id = service.kind.id();
+        let pair = match service.kind {
+            ServiceKind::Postgres => Some((
+                env::DATABASE_CLIENT_CERT_FILE,
+                env::DATABASE_CLIENT_KEY_FILE,
+            )),
+            ServiceKind::Cache => Some((env::CACHE_CLIENT_CERT_FILE, env::CACHE_CLIENT_KEY_FILE)),
+            _ => None,
+        };
+        if let Some((cert, key)) = pair {
+            vars.push(var(cert, tls_path(&tls_files::client_cert(id))));
+            vars.push(var(key, tls_path(&tls_files::client_key(id))));
+        }
     }
     vars
+}
+
+fn tls_path(file: &str) -> String {
+    format!("{}/{file}", contract::TLS_DIR)
 }
 
 fn secret_volume(name: &str, secret: &str, items: Vec<KeyToPath>) -> Volume {
@@ -388,6 +414,24 @@ fn volumes(
         },
         mount(KEYS_VOLUME, contract::KEYS_DIR.to_owned()),
     ];
+    let mut tls_items = vec![
+        item(tls_files::CERT),
+        item(tls_files::KEY),
+        item(tls_files::CA),
+    ];
+    for service in services
+        .iter()
+        .filter(|s| s.endpoint.tls.client_certificate)
+    {
+        tls_items.push(item(&tls_files::client_cert(service.kind.id())));
+        tls_items.push(item(&tls_files::client_key(service.kind.id())));
+    }
+    volumes.push(secret_volume(
+        TLS_VOLUME,
+        &crate::certs::tls_secret_name(ctx.name),
+        tls_items,
+    ));
+    mounts.push(mount(TLS_VOLUME, contract::TLS_DIR.to_owned()));
     for service in services {
         let id = service.kind.id();
         let e = service.endpoint;
