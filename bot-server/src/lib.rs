@@ -2,9 +2,21 @@
 //!
 //! Layout:
 //! - [`serve`]: runs the API and operations listeners until a shutdown future resolves.
+//! - [`audit`]: the hash-chained audit log.
+//! - [`auth`]: users, roles, passwords, lockout, TOTP, tokens, sessions.
+//! - [`config`]: settings and secrets from the environment and mounted files, validated.
+//! - [`crypto`]: key rings, field encryption, blind indexes, live key reload.
+//! - [`store`]: PostgreSQL and SQLite behind one set of calls; migrations.
+//! - [`metrics`]: Prometheus counters and latency.
 //! - [`ops`]: `/healthz`, `/readyz` and `/metrics`.
 
+pub mod audit;
+pub mod auth;
+pub mod config;
+pub mod crypto;
+pub mod metrics;
 pub mod ops;
+pub mod store;
 
 use std::net::SocketAddr;
 
