@@ -3,6 +3,7 @@
 
 pub mod lockout;
 pub mod password;
+pub mod service;
 
 pub mod session;
 pub mod tokens;
