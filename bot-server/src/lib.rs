@@ -9,6 +9,7 @@
 //! - [`store`]: PostgreSQL and SQLite behind one set of calls; migrations.
 //! - [`http`]: the API, its resources and hardening layers.
 //! - [`metrics`]: Prometheus counters and latency.
+//! - [`tls`]: TLS 1.3 serving with certificate reload.
 //! - [`ops`]: `/healthz`, `/readyz` and `/metrics`.
 
 pub mod audit;
@@ -19,6 +20,7 @@ pub mod http;
 pub mod metrics;
 pub mod ops;
 pub mod store;
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -43,6 +45,9 @@ pub enum StartError {
     /// The cache is unusable.
     #[error(transparent)]
     Cache(#[from] SessionError),
+    /// The TLS certificate is unusable.
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
 }
 
 /// Connects storage and cache and builds the shared state.
@@ -96,6 +101,8 @@ pub struct Listeners {
     pub api: TcpListener,
     /// `/healthz`, `/readyz`, `/metrics`.
     pub ops: TcpListener,
+    /// TLS for the API, when a certificate is configured.
+    pub tls: Option<tls::ReloadingTls>,
 }
 
 impl Listeners {
@@ -109,7 +116,14 @@ impl Listeners {
         Ok(Self {
             api: bind(api).await?,
             ops: bind(ops).await?,
+            tls: None,
         })
+    }
+
+    /// Serves the API over TLS 1.3 with this configuration.
+    pub fn with_tls(mut self, tls: tls::ReloadingTls) -> Self {
+        self.tls = Some(tls);
+        self
     }
 }
 
@@ -128,18 +142,41 @@ pub async fn serve(
             tracing::info!(%addr, listener = name, "listening");
         }
     }
-    let api = axum::serve(
-        listeners.api,
-        http::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(wait(rx.clone()));
-    let ops = axum::serve(listeners.ops, ops::router(state)).with_graceful_shutdown(wait(rx));
+    let app = http::router(state.clone());
+    let api_rx = rx.clone();
+    let Listeners {
+        api: api_listener,
+        ops: ops_listener,
+        tls,
+    } = listeners;
+    let api = async move {
+        match tls {
+            Some(tls) => {
+                let l = tls::TlsListener::new(api_listener, tls).map_err(ServeError::Serve)?;
+                axum::serve(
+                    l,
+                    app.into_make_service_with_connect_info::<http::PeerAddr>(),
+                )
+                .with_graceful_shutdown(wait(api_rx))
+                .await
+                .map_err(ServeError::Serve)
+            }
+            None => axum::serve(
+                api_listener,
+                app.into_make_service_with_connect_info::<http::PeerAddr>(),
+            )
+            .with_graceful_shutdown(wait(api_rx))
+            .await
+            .map_err(ServeError::Serve),
+        }
+    };
+    let ops = axum::serve(ops_listener, ops::router(state)).with_graceful_shutdown(wait(rx));
     tokio::spawn(async move {
         shutdown.await;
         let _ = tx.send(true);
     });
-    let (a, o) = tokio::join!(api.into_future(), ops.into_future());
-    a.map_err(ServeError::Serve)?;
+    let (a, o) = tokio::join!(api, ops.into_future());
+    a?;
     o.map_err(ServeError::Serve)?;
     Ok(())
 }

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use generalbot_bot_server::config::{Config, ProcessEnv};
+use generalbot_bot_server::tls::ReloadingTls;
 use generalbot_bot_server::{Listeners, build_state, serve, shutdown_signal};
 use generalbot_crds::contract::env;
 
@@ -52,7 +53,24 @@ async fn main() -> ExitCode {
         .keys
         .spawn_reload(Arc::new(ProcessEnv), config.dev, Duration::from_secs(5));
     let listeners = match Listeners::bind(config.listen, config.metrics_listen).await {
-        Ok(l) => l,
+        Ok(l) => match &config.tls {
+            Some((cert, key)) => match ReloadingTls::load(cert, key) {
+                Ok(tls) => {
+                    drop(tls.spawn_reload(Duration::from_secs(5)));
+                    l.with_tls(tls)
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot start");
+                    return ExitCode::FAILURE;
+                }
+            },
+            None => {
+                tracing::warn!(
+                    "no TLS certificate configured: the API is plain HTTP (behind a TLS-terminating proxy only)"
+                );
+                l
+            }
+        },
         Err(e) => {
             tracing::error!(error = %e, "cannot start");
             return ExitCode::FAILURE;

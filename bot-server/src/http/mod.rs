@@ -46,6 +46,28 @@ pub struct AppState {
     pub limiter: ratelimit::Limiter,
 }
 
+/// The TCP peer of a connection (plain or TLS), as axum's connect info.
+#[derive(Debug, Clone, Copy)]
+pub struct PeerAddr(pub SocketAddr);
+
+impl
+    axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, tokio::net::TcpListener>>
+    for PeerAddr
+{
+    fn connect_info(stream: axum::serve::IncomingStream<'_, tokio::net::TcpListener>) -> Self {
+        Self(*stream.remote_addr())
+    }
+}
+
+impl
+    axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, crate::tls::TlsListener>>
+    for PeerAddr
+{
+    fn connect_info(stream: axum::serve::IncomingStream<'_, crate::tls::TlsListener>) -> Self {
+        Self(*stream.remote_addr())
+    }
+}
+
 /// The client address of a request, set by the rate-limit layer.
 #[derive(Debug, Clone, Copy)]
 pub struct ClientIp(pub std::net::IpAddr);
@@ -114,8 +136,8 @@ async fn latency(State(state): State<Arc<AppState>>, req: Request, next: Next) -
 async fn rate_limit(State(state): State<Arc<AppState>>, mut req: Request, next: Next) -> Response {
     let peer = req
         .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map_or(SocketAddr::from(([0, 0, 0, 0], 0)), |c| c.0);
+        .get::<ConnectInfo<PeerAddr>>()
+        .map_or(SocketAddr::from(([0, 0, 0, 0], 0)), |c| c.0.0);
     let xff = req
         .headers()
         .get("x-forwarded-for")
@@ -218,7 +240,10 @@ mod tests {
         token: Option<&str>,
     ) -> Request {
         let mut b = axum::http::Request::builder().method(method).uri(uri);
-        b = b.extension(ConnectInfo(SocketAddr::from(([127, 0, 0, 1], 4000))));
+        b = b.extension(ConnectInfo(PeerAddr(SocketAddr::from((
+            [127, 0, 0, 1],
+            4000,
+        )))));
         if let Some(t) = token {
             b = b.header(header::AUTHORIZATION, format!("Bearer {t}"));
         }
@@ -275,7 +300,10 @@ mod tests {
                 .uri("/api/auth/login")
                 .header(header::ORIGIN, origin)
                 .header(header::ACCESS_CONTROL_REQUEST_METHOD, "POST")
-                .extension(ConnectInfo(SocketAddr::from(([127, 0, 0, 1], 4000))))
+                .extension(ConnectInfo(PeerAddr(SocketAddr::from((
+                    [127, 0, 0, 1],
+                    4000,
+                )))))
                 .body(Body::empty())
                 .unwrap()
         };
@@ -312,7 +340,10 @@ mod tests {
         let r = axum::http::Request::builder()
             .uri("/.well-known/jwks.json")
             .header(header::ORIGIN, "https://anything.example")
-            .extension(ConnectInfo(SocketAddr::from(([127, 0, 0, 1], 4000))))
+            .extension(ConnectInfo(PeerAddr(SocketAddr::from((
+                [127, 0, 0, 1],
+                4000,
+            )))))
             .body(Body::empty())
             .unwrap();
         let resp = app.oneshot(r).await.unwrap();
