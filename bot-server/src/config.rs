@@ -993,6 +993,42 @@ mod tests {
     }
 
     #[test]
+    fn refuses_a_ring_file_readable_by_others_and_prefers_rings() {
+        use base64::Engine as _;
+        let dir = tmp();
+        let ring = generalbot_crds::contract::KeyRingFile {
+            version: 1,
+            active: "f1".into(),
+            algorithm: None,
+            keys: vec![generalbot_crds::contract::KeyEntry {
+                id: "f1".into(),
+                created: "2026-01-01T00:00:00Z".into(),
+                material: base64::engine::general_purpose::STANDARD.encode([3u8; 32]),
+            }],
+        };
+        let f = file(
+            &dir,
+            key_files::FIELD,
+            &serde_json::to_string(&ring).unwrap(),
+            0o444,
+        );
+        let s = production(&[(env::KEYS_DIR, dir.to_str().unwrap())]);
+        let e = Config::load(&s, false).unwrap_err();
+        assert!(
+            matches!(e, ConfigError::KeyFileReadableByOthers { .. }),
+            "{e}"
+        );
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o400)).unwrap();
+        let c = Config::load(&s, false).unwrap();
+        assert_eq!(
+            c.keys.field.active_id(),
+            "f1",
+            "the ring wins over DATABASE_ENCRYPTION_KEY"
+        );
+        assert_eq!(c.keys.keys_dir.as_deref(), Some(dir.as_path()));
+    }
+
+    #[test]
     fn refuses_a_bad_jwt_key() {
         let dir = tmp();
         let f = file(

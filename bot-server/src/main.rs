@@ -49,9 +49,12 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let _reload = state
-        .keys
-        .spawn_reload(Arc::new(ProcessEnv), config.dev, Duration::from_secs(5));
+    let _reload = state.keys.spawn_reload(
+        Arc::new(ProcessEnv),
+        config.dev,
+        Duration::from_secs(5),
+        Some(state.auth.audit.clone()),
+    );
     let listeners = match Listeners::bind(config.listen, config.metrics_listen).await {
         Ok(l) => match &config.tls {
             Some((cert, key)) => match ReloadingTls::load(cert, key) {

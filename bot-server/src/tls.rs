@@ -103,8 +103,9 @@ impl ReloadingTls {
     /// one that does not is logged and the old one stays.
     pub fn spawn_reload(&self, every: Duration) -> tokio::task::JoinHandle<()> {
         let this = self.clone();
+        // Taken now, not in the task, so a change made right after this call is seen.
+        let mut last = file_digest([&self.cert, &self.key]);
         tokio::spawn(async move {
-            let mut last = file_digest([&this.cert, &this.key]);
             let mut tick = tokio::time::interval(every);
             loop {
                 tick.tick().await;

@@ -185,9 +185,12 @@ async fn production_server_against_real_postgres_and_redis() {
     let state = build_state(&cfg)
         .await
         .expect("connects to PostgreSQL and Redis over TLS");
-    let _reload = state
-        .keys
-        .spawn_reload(Arc::new(src.clone()), false, Duration::from_millis(100));
+    let _reload = state.keys.spawn_reload(
+        Arc::new(src.clone()),
+        false,
+        Duration::from_millis(100),
+        Some(state.auth.audit.clone()),
+    );
     let listeners = Listeners::bind(
         "127.0.0.1:0".parse().unwrap(),
         "127.0.0.1:0".parse().unwrap(),
@@ -580,6 +583,23 @@ async fn production_server_against_real_postgres_and_redis() {
     )
     .await;
     assert_eq!(audit.body["verified"], true);
+    let kinds: Vec<&str> = audit.body["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["kind"].as_str().unwrap())
+        .collect();
+    for kind in [
+        "auth_attempt",
+        "data_write",
+        "data_read",
+        "api_call",
+        "security_violation",
+        "config_change",
+        "admin_action",
+    ] {
+        assert!(kinds.contains(&kind), "no {kind} event in the audit log");
+    }
     let metrics = call(ops, "GET", contract::METRICS_PATH, "127.0.0.1", None, None).await;
     assert_eq!(metrics.status, 200);
 

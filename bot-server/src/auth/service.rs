@@ -301,6 +301,16 @@ impl AuthService {
             )
             .await;
         let ip_count = self.ip_failures.record(ip, policy.lock_for, Instant::now());
+        if policy.outcome(ip_count) == FailureOutcome::Alert {
+            self.audit
+                .record(
+                    AuditKind::SecurityViolation,
+                    "anonymous",
+                    "ip_alert",
+                    serde_json::json!({"ip": ip.to_string(), "failures": ip_count}),
+                )
+                .await;
+        }
         if policy.outcome(ip_count) == FailureOutcome::Lock && ip_count == u64::from(policy.lock_at)
         {
             self.metrics.lockouts.inc();
@@ -567,6 +577,49 @@ pub(crate) mod tests {
             s.login("nobody@example.com", PW, None, ip()).await,
             Err(AuthError::InvalidCredentials)
         ));
+    }
+
+    #[tokio::test]
+    async fn password_spraying_locks_the_address_at_the_threshold() {
+        let policy = Policy {
+            max_login_attempts: 3,
+            login_alert_threshold: 2,
+            ..Policy::default()
+        };
+        let s = service(policy).await;
+        for u in ["p1", "p2", "p3", "p4"] {
+            s.register(&format!("{u}@example.com"), PW, Role::User, false)
+                .await
+                .unwrap();
+        }
+        let sprayer: IpAddr = [192, 0, 2, 1].into();
+        for u in ["p1", "p2"] {
+            assert!(
+                s.login(&format!("{u}@example.com"), "guess", None, sprayer)
+                    .await
+                    .is_err()
+            );
+        }
+        // Two failures: the address still works.
+        s.login("p4@example.com", PW, None, sprayer).await.unwrap();
+        for u in ["p1", "p2", "p3"] {
+            assert!(
+                s.login(&format!("{u}@example.com"), "guess", None, sprayer)
+                    .await
+                    .is_err()
+            );
+        }
+        // Three: locked, for every account, while other addresses are unaffected.
+        assert!(matches!(
+            s.login("p4@example.com", PW, None, sprayer).await,
+            Err(AuthError::InvalidCredentials)
+        ));
+        s.login("p4@example.com", PW, None, [192, 0, 2, 2].into())
+            .await
+            .unwrap();
+        let rows = s.audit.read_verified().await.unwrap();
+        assert!(rows.iter().any(|r| r.outcome == "ip_alert"));
+        assert_eq!(rows.iter().filter(|r| r.outcome == "ip_locked").count(), 1);
     }
 
     #[tokio::test]

@@ -131,6 +131,54 @@ mod tests {
     }
 
     #[test]
+    fn tokens_of_a_retiring_key_verify_until_it_leaves_the_ring() {
+        use base64::Engine as _;
+        let der = |pem: &str| {
+            base64::engine::general_purpose::STANDARD.encode(
+                crate::crypto::keyring::pkcs8_from_pem(pem)
+                    .unwrap()
+                    .as_slice(),
+            )
+        };
+        let dir = std::env::temp_dir().join(format!("gb-jwt-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let write = |active: &str, keys: &[(&str, &str)]| {
+            let f = generalbot_crds::contract::KeyRingFile {
+                version: 1,
+                active: active.into(),
+                algorithm: Some("RS256".into()),
+                keys: keys
+                    .iter()
+                    .map(|(id, pem)| generalbot_crds::contract::KeyEntry {
+                        id: (*id).into(),
+                        created: "2026-01-01T00:00:00Z".into(),
+                        material: der(pem),
+                    })
+                    .collect(),
+            };
+            let p = dir.join(format!("{active}-{}.json", keys.len()));
+            std::fs::write(&p, serde_json::to_vec(&f).unwrap()).unwrap();
+            SigningRing::load(&p).unwrap()
+        };
+        let old = write("j1", &[("j1", TEST_RSA_PEM)]);
+        let token = sign(&old, &claims(900)).unwrap();
+        let rotated = write("j2", &[("j1", TEST_RSA_PEM), ("j2", TEST_RSA_PEM_2)]);
+        assert_eq!(verify(&rotated, &token).unwrap().sub, "u");
+        let new_token = sign(&rotated, &claims(900)).unwrap();
+        assert_eq!(
+            jsonwebtoken::decode_header(&new_token)
+                .unwrap()
+                .kid
+                .as_deref(),
+            Some("j2")
+        );
+        assert_eq!(rotated.jwks()["keys"].as_array().unwrap().len(), 2);
+        let retired = write("j2", &[("j2", TEST_RSA_PEM_2)]);
+        assert!(verify(&retired, &token).is_err());
+        assert!(verify(&retired, &new_token).is_ok());
+    }
+
+    #[test]
     fn es256_dev_keys_work() {
         let ring = SigningRing::generate_es256().unwrap();
         let t = sign(&ring, &claims(60)).unwrap();
