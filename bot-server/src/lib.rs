@@ -10,6 +10,7 @@
 //! - [`http`]: the API, its resources and hardening layers.
 //! - [`metrics`]: Prometheus counters and latency.
 //! - [`tls`]: TLS 1.3 serving with certificate reload.
+//! - [`reencrypt`]: background re-encryption to the active field key.
 //! - [`ops`]: `/healthz`, `/readyz` and `/metrics`.
 
 pub mod audit;
@@ -19,6 +20,7 @@ pub mod crypto;
 pub mod http;
 pub mod metrics;
 pub mod ops;
+pub mod reencrypt;
 pub mod store;
 pub mod tls;
 
@@ -75,6 +77,7 @@ pub async fn build_state(config: &Config) -> Result<Arc<AppState>, StartError> {
         metrics,
         policy: config.policy.clone(),
         limiter: Default::default(),
+        reencrypting: Default::default(),
     }))
 }
 

@@ -55,6 +55,8 @@ async fn main() -> ExitCode {
         Duration::from_secs(5),
         Some(state.auth.audit.clone()),
     );
+    let _reencrypt =
+        generalbot_bot_server::reencrypt::spawn(state.clone(), Duration::from_secs(60));
     let listeners = match Listeners::bind(config.listen, config.metrics_listen).await {
         Ok(l) => match &config.tls {
             Some((cert, key)) => match ReloadingTls::load(cert, key) {

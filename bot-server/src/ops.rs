@@ -79,7 +79,7 @@ async fn key_usage(State(s): State<Arc<AppState>>, headers: HeaderMap) -> Respon
                     ("field".to_owned(), field),
                     ("data".to_owned(), BTreeMap::new()),
                 ]),
-                reencrypting: false,
+                reencrypting: s.reencrypting.load(std::sync::atomic::Ordering::SeqCst),
             };
             axum::Json(report).into_response()
         }

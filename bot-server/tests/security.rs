@@ -558,6 +558,46 @@ async fn production_server_against_real_postgres_and_redis() {
         report.rings["field"]["f1"], 3,
         "2 emails and 1 message still under f1"
     );
+
+    // Re-encryption moves everything to f2; then the operator can retire f1.
+    assert!(!report.reencrypting);
+    let rewritten = generalbot_bot_server::reencrypt::run_once(&state)
+        .await
+        .unwrap();
+    assert_eq!(rewritten, 3);
+    let usage = call(
+        ops,
+        "GET",
+        contract::KEY_USAGE_PATH,
+        "127.0.0.1",
+        Some(OPS_TOKEN),
+        None,
+    )
+    .await;
+    let report: contract::KeyUsageReport = serde_json::from_value(usage.body).unwrap();
+    assert_eq!(
+        report.rings["field"].get("f1"),
+        None,
+        "no record left under f1"
+    );
+    assert_eq!(report.rings["field"]["f2"], 4);
+    let retired = keys_dir.join("field.json.new");
+    support::write(
+        &retired,
+        ring_file("f2", &[("f2", field_new.clone())], None),
+        0o400,
+    );
+    std::fs::rename(&retired, keys_dir.join(key_files::FIELD)).unwrap();
+    for _ in 0..100 {
+        if state.keys.current().field.get("f1").is_none() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(state.keys.current().field.get("f1").is_none(), "f1 retired");
+    let list = call(api, "GET", &path, "198.51.100.3", Some(&token), None).await;
+    assert_eq!(list.status, 200, "everything still decrypts without f1");
+    assert_eq!(list.body[0]["text"], SECRET_TEXT);
     assert_eq!(
         call(
             ops,
@@ -654,4 +694,5 @@ async fn production_server_against_real_postgres_and_redis() {
             secret.get(..12).unwrap_or(&secret)
         );
     }
+    let _ = std::fs::remove_dir_all(&dir);
 }

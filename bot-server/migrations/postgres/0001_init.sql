@@ -43,7 +43,7 @@ CREATE TABLE messages (
     conversation_id TEXT NOT NULL REFERENCES conversations (id) ON DELETE CASCADE,
     user_id TEXT NOT NULL,
     body_enc TEXT NOT NULL,
-    created_at BIGINT NOT NULL
+    created_at BIGINT NOT NULL -- unix microseconds
 );
 CREATE INDEX messages_conversation ON messages (conversation_id, created_at);
 -- Row-level security: a session sees only the conversations and messages of the user

@@ -27,7 +27,7 @@ pub struct Message {
     pub id: String,
     /// The text.
     pub text: String,
-    /// Unix seconds.
+    /// Unix microseconds.
     pub created_at: i64,
 }
 

@@ -44,6 +44,8 @@ pub struct AppState {
     pub policy: Policy,
     /// Rate-limit counters.
     pub limiter: ratelimit::Limiter,
+    /// True while a re-encryption pass runs (the key-usage report says so).
+    pub reencrypting: std::sync::atomic::AtomicBool,
 }
 
 /// The TCP peer of a connection (plain or TLS), as axum's connect info.
@@ -230,6 +232,7 @@ mod tests {
             auth: Arc::new(svc),
             policy,
             limiter: Default::default(),
+            reencrypting: Default::default(),
         })
     }
 
