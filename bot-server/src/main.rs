@@ -24,7 +24,10 @@ struct Cli {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    let level = std::env::var(env::LOG_LEVEL).unwrap_or_else(|_| "info".into());
+    // The guide: INFO in production, DEBUG in development.
+    let dev = cli.dev || std::env::var(env::MODE).is_ok_and(|m| m == "dev");
+    let level =
+        std::env::var(env::LOG_LEVEL).unwrap_or_else(|_| if dev { "debug" } else { "info" }.into());
     tracing_subscriber::fmt()
         .json()
         .flatten_event(true)
