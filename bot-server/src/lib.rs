@@ -2,13 +2,84 @@
 //!
 //! Layout:
 //! - [`serve`]: runs the API and operations listeners until a shutdown future resolves.
+//! - [`audit`]: the hash-chained audit log.
+//! - [`auth`]: users, roles, passwords, lockout, TOTP, tokens, sessions.
+//! - [`config`]: settings and secrets from the environment and mounted files, validated.
+//! - [`crypto`]: key rings, field encryption, blind indexes, live key reload.
+//! - [`store`]: PostgreSQL and SQLite behind one set of calls; migrations.
+//! - [`http`]: the API, its resources and hardening layers.
+//! - [`metrics`]: Prometheus counters and latency.
+//! - [`tls`]: TLS 1.3 serving with certificate reload.
+//! - [`reencrypt`]: background re-encryption to the active field key.
 //! - [`ops`]: `/healthz`, `/readyz` and `/metrics`.
 
+pub mod audit;
+pub mod auth;
+pub mod config;
+pub mod crypto;
+pub mod http;
+pub mod metrics;
 pub mod ops;
+pub mod reencrypt;
+pub mod store;
+pub mod tls;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use tokio::net::TcpListener;
+
+use crate::audit::Audit;
+use crate::auth::service::AuthService;
+use crate::auth::session::{SessionError, Sessions};
+use crate::config::Config;
+use crate::crypto::store::KeyStore;
+use crate::http::AppState;
+use crate::metrics::Metrics;
+use crate::store::{Store, StoreError};
+
+/// Errors that stop the server from starting.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The database is unusable.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The cache is unusable.
+    #[error(transparent)]
+    Cache(#[from] SessionError),
+    /// The TLS certificate is unusable.
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
+}
+
+/// Connects storage and cache and builds the shared state.
+pub async fn build_state(config: &Config) -> Result<Arc<AppState>, StartError> {
+    let store = Store::connect(&config.database).await?;
+    let sessions = match &config.cache {
+        Some(c) => Sessions::redis(c).await?,
+        None => Sessions::memory(),
+    };
+    let keys = KeyStore::new(config.keys.clone());
+    let metrics = Arc::new(Metrics::default());
+    let audit = Arc::new(Audit::new(store.clone(), config.policy.enable_audit));
+    let auth = Arc::new(AuthService::new(
+        store.clone(),
+        keys.clone(),
+        sessions,
+        audit,
+        metrics.clone(),
+        config.policy.clone(),
+    ));
+    Ok(Arc::new(AppState {
+        auth,
+        store,
+        keys,
+        metrics,
+        policy: config.policy.clone(),
+        limiter: Default::default(),
+        reencrypting: Default::default(),
+    }))
+}
 
 /// Errors that stop the server.
 #[derive(Debug, thiserror::Error)]
@@ -33,6 +104,8 @@ pub struct Listeners {
     pub api: TcpListener,
     /// `/healthz`, `/readyz`, `/metrics`.
     pub ops: TcpListener,
+    /// TLS for the API, when a certificate is configured.
+    pub tls: Option<tls::ReloadingTls>,
 }
 
 impl Listeners {
@@ -46,13 +119,21 @@ impl Listeners {
         Ok(Self {
             api: bind(api).await?,
             ops: bind(ops).await?,
+            tls: None,
         })
+    }
+
+    /// Serves the API over TLS 1.3 with this configuration.
+    pub fn with_tls(mut self, tls: tls::ReloadingTls) -> Self {
+        self.tls = Some(tls);
+        self
     }
 }
 
 /// Serves until `shutdown` resolves, then lets requests in flight finish.
 pub async fn serve(
     listeners: Listeners,
+    state: Arc<AppState>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
     let (tx, rx) = tokio::sync::watch::channel(false);
@@ -64,15 +145,41 @@ pub async fn serve(
             tracing::info!(%addr, listener = name, "listening");
         }
     }
-    let api =
-        axum::serve(listeners.api, ops::api_router()).with_graceful_shutdown(wait(rx.clone()));
-    let ops = axum::serve(listeners.ops, ops::router()).with_graceful_shutdown(wait(rx));
+    let app = http::router(state.clone());
+    let api_rx = rx.clone();
+    let Listeners {
+        api: api_listener,
+        ops: ops_listener,
+        tls,
+    } = listeners;
+    let api = async move {
+        match tls {
+            Some(tls) => {
+                let l = tls::TlsListener::new(api_listener, tls).map_err(ServeError::Serve)?;
+                axum::serve(
+                    l,
+                    app.into_make_service_with_connect_info::<http::PeerAddr>(),
+                )
+                .with_graceful_shutdown(wait(api_rx))
+                .await
+                .map_err(ServeError::Serve)
+            }
+            None => axum::serve(
+                api_listener,
+                app.into_make_service_with_connect_info::<http::PeerAddr>(),
+            )
+            .with_graceful_shutdown(wait(api_rx))
+            .await
+            .map_err(ServeError::Serve),
+        }
+    };
+    let ops = axum::serve(ops_listener, ops::router(state)).with_graceful_shutdown(wait(rx));
     tokio::spawn(async move {
         shutdown.await;
         let _ = tx.send(true);
     });
-    let (a, o) = tokio::join!(api.into_future(), ops.into_future());
-    a.map_err(ServeError::Serve)?;
+    let (a, o) = tokio::join!(api, ops.into_future());
+    a?;
     o.map_err(ServeError::Serve)?;
     Ok(())
 }
@@ -98,5 +205,44 @@ pub async fn shutdown_signal() {
     #[cfg(not(unix))]
     {
         let _ = ctrl_c.await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn health_answers_and_shutdown_is_clean() {
+        let l = Listeners::bind(
+            "127.0.0.1:0".parse().unwrap(),
+            "127.0.0.1:0".parse().unwrap(),
+        )
+        .await
+        .unwrap();
+        let ops = l.ops.local_addr().unwrap();
+        let config = Config::load(&config::MapSource::default(), true).unwrap();
+        let state = build_state(&config).await.unwrap();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(serve(l, state, async move {
+            let _ = rx.await;
+        }));
+        for (path, want) in [("/healthz", "ok"), ("/readyz", "ready")] {
+            let mut stream = tokio::net::TcpStream::connect(ops).await.unwrap();
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            stream
+                .write_all(
+                    format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                        .as_bytes(),
+                )
+                .await
+                .unwrap();
+            let mut out = String::new();
+            stream.read_to_string(&mut out).await.unwrap();
+            assert!(out.starts_with("HTTP/1.1 200"), "{out}");
+            assert!(out.ends_with(want));
+        }
+        tx.send(()).unwrap();
+        server.await.unwrap().unwrap();
     }
 }

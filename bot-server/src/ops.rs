@@ -1,55 +1,91 @@
-//! Operations endpoints on their own port: liveness, readiness and metrics, which need
-//! no credentials and carry no user data.
+//! Operations endpoints on their own port: liveness, readiness (database and cache),
+//! metrics, and the key-usage report the operator reads before retiring a key
+//! ([`contract::KEY_USAGE_PATH`], bearer token from the ops-token file).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use axum::Router;
-use axum::http::StatusCode;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use generalbot_crds::contract;
+use generalbot_crds::contract::{self, KeyUsageReport};
 
-/// `/healthz`, `/readyz` and `/metrics`.
-pub fn router() -> Router {
+use crate::http::AppState;
+
+/// `/healthz`, `/readyz`, `/metrics` and the key-usage report.
+pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route(contract::HEALTH_PATH, get(|| async { "ok" }))
-        .route(contract::READY_PATH, get(|| async { "ready" }))
-        .route(
-            contract::METRICS_PATH,
-            get(|| async { "# no metrics yet\n" }),
-        )
+        .route(contract::READY_PATH, get(ready))
+        .route(contract::METRICS_PATH, get(metrics))
+        .route(contract::KEY_USAGE_PATH, get(key_usage))
+        .with_state(state)
 }
 
-/// The API: nothing is served yet, so every path is 404.
-pub fn api_router() -> Router {
-    Router::new().fallback(|| async { (StatusCode::NOT_FOUND, "not found") })
+async fn ready(State(s): State<Arc<AppState>>) -> Response {
+    if let Err(e) = s.store.ping().await {
+        tracing::warn!(error = %e, "not ready: database");
+        return (StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response();
+    }
+    if let Err(e) = s.auth.sessions.ping().await {
+        tracing::warn!(error = %e, "not ready: cache");
+        return (StatusCode::SERVICE_UNAVAILABLE, "cache unavailable").into_response();
+    }
+    "ready".into_response()
 }
 
-#[cfg(test)]
-mod tests {
-    use crate::{Listeners, serve};
+async fn metrics(State(s): State<Arc<AppState>>) -> Response {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        s.metrics.render(),
+    )
+        .into_response()
+}
 
-    #[tokio::test]
-    async fn health_answers_and_shutdown_is_clean() {
-        let l = Listeners::bind(
-            "127.0.0.1:0".parse().unwrap(),
-            "127.0.0.1:0".parse().unwrap(),
-        )
-        .await
-        .unwrap();
-        let ops = l.ops.local_addr().unwrap();
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(serve(l, async move {
-            let _ = rx.await;
-        }));
-        let mut stream = tokio::net::TcpStream::connect(ops).await.unwrap();
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        stream
-            .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-            .await
-            .unwrap();
-        let mut out = String::new();
-        stream.read_to_string(&mut out).await.unwrap();
-        assert!(out.starts_with("HTTP/1.1 200"), "{out}");
-        assert!(out.ends_with("ok"));
-        tx.send(()).unwrap();
-        server.await.unwrap().unwrap();
+/// Compares two byte strings in constant time.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+async fn key_usage(State(s): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    let keys = s.keys.current();
+    let presented = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    let authorized = match (&keys.ops_token, presented) {
+        (Some(expected), Some(given)) => same(expected.as_bytes(), given.as_bytes()),
+        _ => false,
+    };
+    if !authorized {
+        return StatusCode::UNAUTHORIZED.into_response();
+    }
+    match s.store.field_envelopes().await {
+        Ok(envelopes) => {
+            let mut field: BTreeMap<String, u64> = BTreeMap::new();
+            for e in &envelopes {
+                if let Some(id) = crate::crypto::field::key_id_of(e) {
+                    *field.entry(id.to_owned()).or_default() += 1;
+                }
+            }
+            let report = KeyUsageReport {
+                generated_at: jiff::Timestamp::now().to_string(),
+                rings: BTreeMap::from([
+                    ("field".to_owned(), field),
+                    ("data".to_owned(), BTreeMap::new()),
+                ]),
+                reencrypting: s.reencrypting.load(std::sync::atomic::Ordering::SeqCst),
+            };
+            axum::Json(report).into_response()
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "key usage");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
     }
 }

@@ -167,6 +167,15 @@ pub const KEY_RING_VERSION: u32 = 1;
 pub mod env {
     /// `production` or `dev`.
     pub const MODE: &str = "BOTSERVER_MODE";
+    /// The guide's token-signing secret (a PEM private key here: RS256 needs one);
+    /// the key ring `jwt.json` takes precedence.
+    pub const JWT_SECRET: &str = "BOTSERVER_JWT_SECRET";
+    /// The guide's data-encryption key (64 hex characters); `data.json` takes precedence.
+    pub const ENCRYPTION_KEY: &str = "BOTSERVER_ENCRYPTION_KEY";
+    /// The guide's field-encryption key (64 hex characters); `field.json` takes precedence.
+    pub const DATABASE_ENCRYPTION_KEY: &str = "DATABASE_ENCRYPTION_KEY";
+    /// A whole database URL, used when `DATABASE_HOST` is unset.
+    pub const DATABASE_URL: &str = "DATABASE_URL";
     /// Log level.
     pub const LOG_LEVEL: &str = "BOTSERVER_LOG_LEVEL";
     /// Address and port of the API listener.

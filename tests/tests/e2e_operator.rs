@@ -162,6 +162,10 @@ async fn start(client: Client) -> Run {
             "127.0.0.1:0",
             "--lease-seconds",
             "6",
+            // Rotation steps wait this long for a changed Secret to reach the pods;
+            // a real cluster would keep the default of two minutes.
+            "--propagation-seconds",
+            "3",
         ])
         .env("RUST_LOG", "info,generalbot_operator=debug")
         .stdout(Stdio::from(log.try_clone().unwrap()))
@@ -353,6 +357,87 @@ async fn e2e_operator_reconciles_examples_bad_input_and_deletion() {
         async move {
             let d = deployments.get("support-bot").await.ok()?;
             (d.spec?.replicas == Some(2)).then_some(())
+        }
+    })
+    .await;
+
+    // Keys and certificates: every ring and certificate is in the status.
+    let gb = eventually("key rings and certificates in the status", || {
+        let bots = bots.clone();
+        async move {
+            let gb = bots.get("support-bot").await.ok()?;
+            let st = gb.status.as_ref()?;
+            (st.key_rings.len() == 4 && st.certificates.len() == 3).then_some(gb)
+        }
+    })
+    .await;
+    let st = gb.status.clone().unwrap();
+    let jwt_before = st
+        .key_rings
+        .iter()
+        .find(|r| r.name == "jwt")
+        .unwrap()
+        .active_key_id
+        .clone();
+    let root_before = st
+        .certificates
+        .iter()
+        .find(|c| c.name == "root")
+        .unwrap()
+        .serial
+        .clone();
+    let tls = secrets.get("support-bot-tls").await.unwrap();
+    assert!(tls.data.as_ref().unwrap().contains_key("tls.crt"));
+
+    // Force a rotation of the token keys and of the CA, and watch both go through.
+    bots.patch(
+        "support-bot",
+        &PatchParams::default(),
+        &Patch::Merge(serde_json::json!({
+            "metadata": {"annotations": {"generalbots.io/rotate": "jwt,ca@e2e-1"}}
+        })),
+    )
+    .await
+    .unwrap();
+    let gb = eventually(
+        "the CA rotation to complete and a new token key to be active",
+        || {
+            let bots = bots.clone();
+            let (jwt_before, root_before) = (jwt_before.clone(), root_before.clone());
+            async move {
+                let gb = bots.get("support-bot").await.ok()?;
+                let st = gb.status.as_ref()?;
+                let jwt = st.key_rings.iter().find(|r| r.name == "jwt")?;
+                let root = st.certificates.iter().find(|c| c.name == "root")?;
+                let serving = st.certificates.iter().find(|c| c.name == "serving")?;
+                let ca_done = root.serial != root_before;
+                // The old token key stays (phase Activated) until no token signed with it
+                // can still be valid.
+                let jwt_done = jwt.active_key_id != jwt_before && jwt.keys == 2;
+                (ca_done && jwt_done && !serving.serial.is_empty()).then_some(gb)
+            }
+        },
+    )
+    .await;
+    let root_secret = secrets.get("support-bot-ca-root").await.unwrap();
+    let phase = root_secret
+        .annotations()
+        .get("generalbots.io/rotation.ca")
+        .cloned()
+        .unwrap_or_default();
+    note(&format!(
+        "e2e: after forced rotation, CA phase {phase}; key rings {:?}",
+        gb.status.unwrap().key_rings
+    ));
+    eventually("the old root to leave the trust bundle", || {
+        let secrets = secrets.clone();
+        async move {
+            let s = secrets.get("support-bot-ca-root").await.ok()?;
+            let idle = s
+                .annotations()
+                .get("generalbots.io/rotation.ca")?
+                .contains("idle");
+            (idle && !s.data?.contains_key("previous.crt")).then_some(())
         }
     })
     .await;

@@ -1,0 +1,689 @@
+//! The login, refresh, logout and authentication flows: they combine storage, keys,
+//! sessions, the failed-login policy, metrics and the audit log. Every failure a client
+//! sees is the same generic error, so responses never tell whether an account exists.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::lockout::{FailureOutcome, FailurePolicy, IpFailures};
+use super::session::{SessionError, Sessions};
+use super::tokens::{self, Claims, TokenError};
+use super::{Role, password, totp};
+use crate::audit::{Audit, AuditKind};
+use crate::config::Policy;
+use crate::crypto::blind_index;
+use crate::crypto::field::{self, FieldContext, FieldError};
+use crate::crypto::store::KeyStore;
+use crate::metrics::Metrics;
+use crate::store::{Store, StoreError};
+
+/// What failed in an identity flow.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    /// Wrong email, password or code, locked account: deliberately one error.
+    #[error("invalid credentials")]
+    InvalidCredentials,
+    /// The password was right but a TOTP code is needed.
+    #[error("a TOTP code is required")]
+    MfaRequired,
+    /// A token is missing, invalid, expired, revoked or reused.
+    #[error("invalid or expired token")]
+    InvalidToken,
+    /// The role does not allow this.
+    #[error("forbidden")]
+    Forbidden,
+    /// A password is too weak to store.
+    #[error("password must be at least 12 characters")]
+    WeakPassword,
+    /// The email is taken (only admins see this).
+    #[error("a user with this email already exists")]
+    EmailTaken,
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The cache failed.
+    #[error(transparent)]
+    Session(#[from] SessionError),
+    /// Crypto failed.
+    #[error(transparent)]
+    Field(#[from] FieldError),
+    /// Token machinery failed.
+    #[error("token: {0}")]
+    Token(TokenError),
+    /// Hashing failed.
+    #[error("password hashing: {0}")]
+    Hash(#[from] password::PasswordError),
+}
+
+/// An access and refresh token pair.
+#[derive(serde::Serialize)]
+pub struct TokenPair {
+    /// RS256 access token.
+    pub access_token: String,
+    /// Single-use refresh token.
+    pub refresh_token: String,
+    /// Always `Bearer`.
+    pub token_type: &'static str,
+    /// Access token lifetime in seconds.
+    pub expires_in: u64,
+}
+
+impl std::fmt::Debug for TokenPair {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TokenPair(<redacted>)")
+    }
+}
+
+/// An authenticated caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    /// User id.
+    pub user_id: String,
+    /// Role.
+    pub role: Role,
+    /// Session id.
+    pub session_id: String,
+}
+
+/// The identity service.
+#[derive(Debug)]
+pub struct AuthService {
+    /// Storage.
+    pub store: Store,
+    /// Keys.
+    pub keys: KeyStore,
+    /// Sessions.
+    pub sessions: Sessions,
+    /// Audit log.
+    pub audit: Arc<Audit>,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    policy: Policy,
+    ip_failures: IpFailures,
+    dummy_hash: String,
+}
+
+fn now() -> i64 {
+    jiff::Timestamp::now().as_second()
+}
+
+const EMAIL: &str = "email";
+
+impl AuthService {
+    /// Builds the service.
+    pub fn new(
+        store: Store,
+        keys: KeyStore,
+        sessions: Sessions,
+        audit: Arc<Audit>,
+        metrics: Arc<Metrics>,
+        policy: Policy,
+    ) -> Self {
+        Self {
+            store,
+            keys,
+            sessions,
+            audit,
+            metrics,
+            policy,
+            ip_failures: IpFailures::default(),
+            dummy_hash: password::dummy_hash(),
+        }
+    }
+
+    fn failure_policy(&self) -> FailurePolicy {
+        FailurePolicy {
+            alert_at: self.policy.login_alert_threshold,
+            lock_at: self.policy.max_login_attempts,
+            lock_for: self.policy.lockout_duration,
+        }
+    }
+
+    /// Creates a user; returns its id and, when `with_totp`, the TOTP secret to enrol.
+    pub async fn register(
+        &self,
+        email: &str,
+        pw: &str,
+        role: Role,
+        with_totp: bool,
+    ) -> Result<(String, Option<zeroize::Zeroizing<Vec<u8>>>), AuthError> {
+        if pw.chars().count() < 12 {
+            return Err(AuthError::WeakPassword);
+        }
+        let keys = self.keys.current();
+        let id = uuid::Uuid::new_v4().to_string();
+        let email = blind_index::normalize_email(email);
+        let index = blind_index::index(&keys.hmac, EMAIL, &email)
+            .ok_or(AuthError::Field(FieldError::NoActiveKey))?;
+        let email_enc = field::encrypt(
+            &keys.field,
+            &FieldContext {
+                table: "users",
+                column: "email",
+                row: &id,
+            },
+            email.as_bytes(),
+        )?;
+        let secret = if with_totp { totp::new_secret() } else { None };
+        let totp_enc = match &secret {
+            Some(s) => Some(field::encrypt(
+                &keys.field,
+                &FieldContext {
+                    table: "users",
+                    column: "totp",
+                    row: &id,
+                },
+                s,
+            )?),
+            None => None,
+        };
+        let hash = password::hash(pw)?;
+        match self
+            .store
+            .insert_user(
+                &id,
+                &email_enc,
+                &index,
+                &hash,
+                role.as_str(),
+                totp_enc.as_deref(),
+            )
+            .await
+        {
+            Err(StoreError::Conflict { .. }) => return Err(AuthError::EmailTaken),
+            other => other?,
+        }
+        self.audit
+            .record(
+                AuditKind::DataWrite,
+                &id,
+                "success",
+                serde_json::json!({"action": "user_created", "role": role.as_str()}),
+            )
+            .await;
+        Ok((id, secret))
+    }
+
+    /// Logs in; every failure is [`AuthError::InvalidCredentials`] (or
+    /// [`AuthError::MfaRequired`] once the password is right).
+    pub async fn login(
+        &self,
+        email: &str,
+        pw: &str,
+        code: Option<&str>,
+        ip: IpAddr,
+    ) -> Result<TokenPair, AuthError> {
+        let policy = self.failure_policy();
+        let keys = self.keys.current();
+        let email = blind_index::normalize_email(email);
+        let user = self
+            .store
+            .user_by_email_index(&blind_index::candidates(&keys.hmac, EMAIL, &email))
+            .await?;
+        // The same Argon2 work whether or not the account exists or is locked.
+        let hash = user
+            .as_ref()
+            .map_or(self.dummy_hash.as_str(), |u| u.password_hash.as_str());
+        let password_ok = password::verify(pw, hash);
+        let ip_locked = self.ip_failures.locked(ip, &policy, Instant::now());
+        let Some(user) = user else {
+            self.fail(None, ip, "unknown_account").await;
+            return Err(AuthError::InvalidCredentials);
+        };
+        if ip_locked || user.locked_until > now() {
+            self.audit
+                .record(
+                    AuditKind::AuthAttempt,
+                    &user.id,
+                    "failure",
+                    serde_json::json!({"reason": "locked", "ip": ip.to_string()}),
+                )
+                .await;
+            self.metrics.failed_logins.inc();
+            return Err(AuthError::InvalidCredentials);
+        }
+        if !password_ok {
+            self.fail(Some(&user.id), ip, "bad_password").await;
+            return Err(AuthError::InvalidCredentials);
+        }
+        if user.totp_enc.is_some() || self.policy.require_mfa {
+            let secret = match &user.totp_enc {
+                Some(enc) => Some(field::decrypt(
+                    &keys.field,
+                    &FieldContext {
+                        table: "users",
+                        column: "totp",
+                        row: &user.id,
+                    },
+                    enc,
+                )?),
+                None => None,
+            };
+            match (secret, code) {
+                (_, None) => return Err(AuthError::MfaRequired),
+                (Some(s), Some(c)) if totp::check(&s, c) => {}
+                _ => {
+                    self.fail(Some(&user.id), ip, "bad_totp").await;
+                    return Err(AuthError::InvalidCredentials);
+                }
+            }
+        }
+        let role = Role::parse(&user.role).ok_or(AuthError::InvalidCredentials)?;
+        self.store.reset_failed_logins(&user.id).await?;
+        self.ip_failures.clear(ip);
+        let sid = self
+            .sessions
+            .create(&user.id, self.policy.session_timeout)
+            .await?;
+        let pair = self.issue(&user.id, role, &sid).await?;
+        self.audit
+            .record(
+                AuditKind::AuthAttempt,
+                &user.id,
+                "success",
+                serde_json::json!({"ip": ip.to_string(), "session": sid}),
+            )
+            .await;
+        Ok(pair)
+    }
+
+    async fn fail(&self, user_id: Option<&str>, ip: IpAddr, reason: &str) {
+        let policy = self.failure_policy();
+        self.metrics.failed_logins.inc();
+        let actor = user_id.unwrap_or("anonymous");
+        self.audit
+            .record(
+                AuditKind::AuthAttempt,
+                actor,
+                "failure",
+                serde_json::json!({"reason": reason, "ip": ip.to_string()}),
+            )
+            .await;
+        let ip_count = self.ip_failures.record(ip, policy.lock_for, Instant::now());
+        if policy.outcome(ip_count) == FailureOutcome::Alert {
+            self.audit
+                .record(
+                    AuditKind::SecurityViolation,
+                    "anonymous",
+                    "ip_alert",
+                    serde_json::json!({"ip": ip.to_string(), "failures": ip_count}),
+                )
+                .await;
+        }
+        if policy.outcome(ip_count) == FailureOutcome::Lock && ip_count == u64::from(policy.lock_at)
+        {
+            self.metrics.lockouts.inc();
+            self.audit
+                .record(
+                    AuditKind::SecurityViolation,
+                    "anonymous",
+                    "ip_locked",
+                    serde_json::json!({"ip": ip.to_string(), "failures": ip_count}),
+                )
+                .await;
+        }
+        let Some(id) = user_id else { return };
+        let count = match self.store.record_failed_login(id).await {
+            Ok(c) => u64::try_from(c).unwrap_or(0),
+            Err(e) => {
+                tracing::error!(error = %e, "counting a failed login");
+                return;
+            }
+        };
+        match policy.outcome(count) {
+            FailureOutcome::Counted => {}
+            FailureOutcome::Alert => {
+                self.audit
+                    .record(
+                        AuditKind::SecurityViolation,
+                        id,
+                        "alert",
+                        serde_json::json!({"failures": count}),
+                    )
+                    .await;
+            }
+            FailureOutcome::Lock => {
+                let until =
+                    now() + i64::try_from(policy.lock_for.as_secs()).unwrap_or(i64::MAX / 2);
+                if let Err(e) = self.store.lock_user(id, until).await {
+                    tracing::error!(error = %e, "locking an account");
+                }
+                self.metrics.lockouts.inc();
+                self.audit
+                    .record(
+                        AuditKind::SecurityViolation,
+                        id,
+                        "account_locked",
+                        serde_json::json!({"failures": count, "until": until}),
+                    )
+                    .await;
+            }
+        }
+    }
+
+    async fn issue(&self, user_id: &str, role: Role, sid: &str) -> Result<TokenPair, AuthError> {
+        let keys = self.keys.current();
+        let iat = now();
+        let ttl = self.policy.access_token_ttl.as_secs();
+        let claims = Claims {
+            sub: user_id.to_owned(),
+            role: role.as_str().to_owned(),
+            sid: sid.to_owned(),
+            iss: tokens::ISSUER.to_owned(),
+            iat,
+            exp: iat + i64::try_from(ttl).unwrap_or(900),
+        };
+        let access_token = tokens::sign(&keys.jwt, &claims).map_err(AuthError::Token)?;
+        let refresh = tokens::new_refresh_token().map_err(AuthError::Token)?;
+        let hmac = tokens::refresh_hmac(&keys.hmac, &refresh)
+            .ok_or(AuthError::Field(FieldError::NoActiveKey))?;
+        let expires =
+            iat + i64::try_from(self.policy.refresh_token_ttl.as_secs()).unwrap_or(i64::MAX / 2);
+        // The family id is the session id: logout ends both.
+        self.store
+            .insert_refresh(&hmac, sid, user_id, expires)
+            .await?;
+        Ok(TokenPair {
+            access_token,
+            refresh_token: refresh.to_string(),
+            token_type: "Bearer",
+            expires_in: ttl,
+        })
+    }
+
+    /// Exchanges a refresh token for a new pair. A token used twice revokes its family
+    /// and its session.
+    pub async fn refresh(&self, token: &str, ip: IpAddr) -> Result<TokenPair, AuthError> {
+        let keys = self.keys.current();
+        let mut found = None;
+        for h in tokens::refresh_hmac_candidates(&keys.hmac, token) {
+            if let Some(row) = self.store.use_refresh(&h).await? {
+                found = Some(row);
+                break;
+            }
+        }
+        let Some(row) = found else {
+            self.audit
+                .record(
+                    AuditKind::AuthAttempt,
+                    "anonymous",
+                    "failure",
+                    serde_json::json!({"reason": "unknown_refresh_token", "ip": ip.to_string()}),
+                )
+                .await;
+            return Err(AuthError::InvalidToken);
+        };
+        if row.used || row.revoked {
+            let revoked = self.store.revoke_family(&row.family_id).await?;
+            self.sessions.revoke(&row.family_id).await?;
+            self.metrics.refresh_reuse.inc();
+            self.audit
+                .record(
+                    AuditKind::SecurityViolation,
+                    &row.user_id,
+                    "refresh_token_reuse",
+                    serde_json::json!({"family": row.family_id, "revoked_tokens": revoked, "ip": ip.to_string()}),
+                )
+                .await;
+            return Err(AuthError::InvalidToken);
+        }
+        if row.expires_at <= now() {
+            return Err(AuthError::InvalidToken);
+        }
+        let Some(user_id) = self
+            .sessions
+            .touch(&row.family_id, self.policy.session_timeout)
+            .await?
+        else {
+            return Err(AuthError::InvalidToken);
+        };
+        let user = self
+            .store
+            .user_by_id(&user_id)
+            .await?
+            .ok_or(AuthError::InvalidToken)?;
+        let role = Role::parse(&user.role).ok_or(AuthError::InvalidToken)?;
+        let pair = self.issue(&user.id, role, &row.family_id).await?;
+        self.audit
+            .record(
+                AuditKind::AuthAttempt,
+                &user.id,
+                "success",
+                serde_json::json!({"action": "refresh", "ip": ip.to_string()}),
+            )
+            .await;
+        Ok(pair)
+    }
+
+    /// Checks a bearer token and its session.
+    pub async fn authenticate(&self, bearer: &str) -> Result<Principal, AuthError> {
+        let keys = self.keys.current();
+        let claims = tokens::verify(&keys.jwt, bearer).map_err(|_| AuthError::InvalidToken)?;
+        let user = self
+            .sessions
+            .touch(&claims.sid, self.policy.session_timeout)
+            .await?;
+        if user.as_deref() != Some(claims.sub.as_str()) {
+            return Err(AuthError::InvalidToken);
+        }
+        Ok(Principal {
+            user_id: claims.sub,
+            role: Role::parse(&claims.role).ok_or(AuthError::InvalidToken)?,
+            session_id: claims.sid,
+        })
+    }
+
+    /// Ends a session and revokes its refresh tokens.
+    pub async fn logout(&self, p: &Principal) -> Result<(), AuthError> {
+        self.sessions.revoke(&p.session_id).await?;
+        self.store.revoke_family(&p.session_id).await?;
+        self.audit
+            .record(
+                AuditKind::AuthAttempt,
+                &p.user_id,
+                "logout",
+                serde_json::json!({"session": p.session_id}),
+            )
+            .await;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::config::{DatabaseConfig, Keys};
+    use crate::crypto::keyring::{SigningRing, SymmetricRing};
+
+    pub(crate) fn keys() -> Keys {
+        let field = SymmetricRing::single(zeroize::Zeroizing::new([5; 32]));
+        Keys {
+            data: SymmetricRing::single(zeroize::Zeroizing::new([6; 32])),
+            hmac: field.derive("generalbot hmac v1"),
+            field,
+            jwt: SigningRing::from_rsa_pem(crate::crypto::keyring::tests::TEST_RSA_PEM).unwrap(),
+            ops_token: None,
+            keys_dir: None,
+        }
+    }
+
+    pub(crate) async fn service(policy: Policy) -> AuthService {
+        let store = Store::connect(&DatabaseConfig::Url(zeroize::Zeroizing::new(
+            "sqlite::memory:".into(),
+        )))
+        .await
+        .unwrap();
+        let audit = Arc::new(Audit::new(store.clone(), true));
+        AuthService::new(
+            store,
+            KeyStore::new(keys()),
+            Sessions::memory(),
+            audit,
+            Arc::default(),
+            policy,
+        )
+    }
+
+    const PW: &str = "correct horse battery";
+    fn ip() -> IpAddr {
+        [10, 1, 2, 3].into()
+    }
+
+    #[tokio::test]
+    async fn lockout_happens_at_exactly_the_threshold() {
+        let policy = Policy {
+            max_login_attempts: 4,
+            login_alert_threshold: 2,
+            ..Policy::default()
+        };
+        let s = service(policy).await;
+        s.register("a@example.com", PW, Role::User, false)
+            .await
+            .unwrap();
+        // threshold - 1 failures: the right password still works.
+        for _ in 0..3 {
+            assert!(matches!(
+                s.login("a@example.com", "wrong", None, ip()).await,
+                Err(AuthError::InvalidCredentials)
+            ));
+        }
+        s.login("A@Example.com", PW, None, ip()).await.unwrap();
+        // threshold failures: locked, even with the right password, and the error is the same.
+        // (From different addresses, so only the account counter reaches its threshold.)
+        for i in 0..4 {
+            assert!(
+                s.login("a@example.com", "wrong", None, [10, 2, 0, i].into())
+                    .await
+                    .is_err()
+            );
+        }
+        assert!(matches!(
+            s.login("a@example.com", PW, None, [10, 9, 9, 9].into())
+                .await,
+            Err(AuthError::InvalidCredentials)
+        ));
+        assert_eq!(s.metrics.lockouts.get(), 1);
+        let rows = s.audit.read_verified().await.unwrap();
+        assert!(rows.iter().any(|r| r.outcome == "alert"));
+        assert_eq!(
+            rows.iter()
+                .filter(|r| r.outcome == "account_locked")
+                .count(),
+            1
+        );
+        // Unknown accounts get the same error.
+        assert!(matches!(
+            s.login("nobody@example.com", PW, None, ip()).await,
+            Err(AuthError::InvalidCredentials)
+        ));
+    }
+
+    #[tokio::test]
+    async fn password_spraying_locks_the_address_at_the_threshold() {
+        let policy = Policy {
+            max_login_attempts: 3,
+            login_alert_threshold: 2,
+            ..Policy::default()
+        };
+        let s = service(policy).await;
+        for u in ["p1", "p2", "p3", "p4"] {
+            s.register(&format!("{u}@example.com"), PW, Role::User, false)
+                .await
+                .unwrap();
+        }
+        let sprayer: IpAddr = [192, 0, 2, 1].into();
+        for u in ["p1", "p2"] {
+            assert!(
+                s.login(&format!("{u}@example.com"), "guess", None, sprayer)
+                    .await
+                    .is_err()
+            );
+        }
+        // Two failures: the address still works.
+        s.login("p4@example.com", PW, None, sprayer).await.unwrap();
+        for u in ["p1", "p2", "p3"] {
+            assert!(
+                s.login(&format!("{u}@example.com"), "guess", None, sprayer)
+                    .await
+                    .is_err()
+            );
+        }
+        // Three: locked, for every account, while other addresses are unaffected.
+        assert!(matches!(
+            s.login("p4@example.com", PW, None, sprayer).await,
+            Err(AuthError::InvalidCredentials)
+        ));
+        s.login("p4@example.com", PW, None, [192, 0, 2, 2].into())
+            .await
+            .unwrap();
+        let rows = s.audit.read_verified().await.unwrap();
+        assert!(rows.iter().any(|r| r.outcome == "ip_alert"));
+        assert_eq!(rows.iter().filter(|r| r.outcome == "ip_locked").count(), 1);
+    }
+
+    #[tokio::test]
+    async fn refresh_rotates_and_reuse_revokes_the_family() {
+        let s = service(Policy::default()).await;
+        s.register("b@example.com", PW, Role::Admin, false)
+            .await
+            .unwrap();
+        let first = s.login("b@example.com", PW, None, ip()).await.unwrap();
+        let p = s.authenticate(&first.access_token).await.unwrap();
+        assert_eq!(p.role, Role::Admin);
+        let second = s.refresh(&first.refresh_token, ip()).await.unwrap();
+        assert_ne!(second.refresh_token, first.refresh_token);
+        // Reusing the first token: rejected, and the whole family with it.
+        assert!(matches!(
+            s.refresh(&first.refresh_token, ip()).await,
+            Err(AuthError::InvalidToken)
+        ));
+        assert!(matches!(
+            s.refresh(&second.refresh_token, ip()).await,
+            Err(AuthError::InvalidToken)
+        ));
+        assert!(s.authenticate(&second.access_token).await.is_err());
+        // Both presentations of a spent token count: the reuse and the revoked successor.
+        assert_eq!(s.metrics.refresh_reuse.get(), 2);
+    }
+
+    #[tokio::test]
+    async fn logout_revokes_and_totp_is_enforced() {
+        let s = service(Policy {
+            require_mfa: true,
+            ..Policy::default()
+        })
+        .await;
+        let (_, secret) = s
+            .register("c@example.com", PW, Role::User, true)
+            .await
+            .unwrap();
+        let secret = secret.unwrap();
+        assert!(matches!(
+            s.login("c@example.com", PW, None, ip()).await,
+            Err(AuthError::MfaRequired)
+        ));
+        assert!(matches!(
+            s.login("c@example.com", PW, Some("12345x"), ip()).await,
+            Err(AuthError::InvalidCredentials)
+        ));
+        let code = totp::current(&secret).unwrap();
+        let pair = s
+            .login("c@example.com", PW, Some(&code), ip())
+            .await
+            .unwrap();
+        let p = s.authenticate(&pair.access_token).await.unwrap();
+        s.logout(&p).await.unwrap();
+        assert!(s.authenticate(&pair.access_token).await.is_err());
+        assert!(s.refresh(&pair.refresh_token, ip()).await.is_err());
+        // MFA required but not enrolled: no login.
+        s.register("d@example.com", PW, Role::User, false)
+            .await
+            .unwrap();
+        assert!(
+            s.login("d@example.com", PW, Some("000000"), ip())
+                .await
+                .is_err()
+        );
+    }
+}

@@ -1,0 +1,75 @@
+//! `/api/admin/*`: for admins only. Creating users and reading the audit log with its
+//! chain verified.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+
+use super::AppState;
+use super::error::ApiError;
+use super::extractor::AdminUser;
+use crate::audit::{AuditError, AuditKind};
+use crate::auth::Role;
+
+/// A user to create.
+#[derive(serde::Deserialize)]
+pub struct NewUser {
+    /// Email.
+    pub email: String,
+    /// Initial password.
+    pub password: String,
+    /// Role.
+    pub role: Role,
+}
+
+/// The routes.
+pub fn router() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/api/admin/users", post(create_user))
+        .route("/api/admin/audit", get(audit))
+}
+
+async fn create_user(
+    State(s): State<Arc<AppState>>,
+    AdminUser(p): AdminUser,
+    Json(u): Json<NewUser>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let (id, _) = s
+        .auth
+        .register(&u.email, &u.password, u.role, false)
+        .await?;
+    s.auth
+        .audit
+        .record(
+            AuditKind::AdminAction,
+            &p.user_id,
+            "success",
+            serde_json::json!({"action": "create_user", "user": id, "role": u.role.as_str()}),
+        )
+        .await;
+    Ok(Json(serde_json::json!({ "id": id })))
+}
+
+async fn audit(
+    State(s): State<Arc<AppState>>,
+    AdminUser(p): AdminUser,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    s.auth
+        .audit
+        .record(
+            AuditKind::AdminAction,
+            &p.user_id,
+            "success",
+            serde_json::json!({"action": "read_audit"}),
+        )
+        .await;
+    match s.auth.audit.read_verified().await {
+        Ok(rows) => Ok(Json(serde_json::json!({ "verified": true, "rows": rows }))),
+        Err(AuditError::ChainBroken { seq }) => Ok(Json(
+            serde_json::json!({ "verified": false, "broken_at": seq }),
+        )),
+        Err(AuditError::Store(e)) => Err(ApiError::Store(e)),
+    }
+}

@@ -1,0 +1,67 @@
+//! Maps every error of the API to a status code. Clients get a short generic message;
+//! the detail of a 500 is logged, never sent.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+
+use crate::auth::service::AuthError;
+use crate::crypto::field::FieldError;
+use crate::store::StoreError;
+
+/// An API error.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// Identity flows.
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+    /// Storage.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Field crypto.
+    #[error(transparent)]
+    Field(#[from] FieldError),
+    /// No such resource (or not the caller's).
+    #[error("not found")]
+    NotFound,
+    /// The request is malformed.
+    #[error("{0}")]
+    BadRequest(&'static str),
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, message) = match &self {
+            Self::Auth(AuthError::InvalidCredentials) => {
+                (StatusCode::UNAUTHORIZED, "invalid credentials")
+            }
+            Self::Auth(AuthError::MfaRequired) => (StatusCode::UNAUTHORIZED, "totp code required"),
+            Self::Auth(AuthError::InvalidToken) => {
+                (StatusCode::UNAUTHORIZED, "invalid or expired token")
+            }
+            Self::Auth(AuthError::Forbidden) => (StatusCode::FORBIDDEN, "forbidden"),
+            Self::Auth(AuthError::WeakPassword) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "password must be at least 12 characters",
+            ),
+            Self::Auth(AuthError::EmailTaken) => (
+                StatusCode::CONFLICT,
+                "a user with this email already exists",
+            ),
+            Self::NotFound => (StatusCode::NOT_FOUND, "not found"),
+            Self::BadRequest(m) => (StatusCode::BAD_REQUEST, *m),
+            _ => {
+                tracing::error!(error = %self, "internal error");
+                (StatusCode::INTERNAL_SERVER_ERROR, "internal error")
+            }
+        };
+        let mut resp = (status, Json(serde_json::json!({ "error": message }))).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            resp.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static("Bearer"),
+            );
+        }
+        resp
+    }
+}

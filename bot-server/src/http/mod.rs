@@ -1,0 +1,609 @@
+//! The API: one module per resource with its router, the error mapping, the `AuthUser`
+//! extractor, and the hardening every request passes through (rate limits per IP and
+//! per user, CORS from the allow-list only, security headers, a body size limit,
+//! latency metrics).
+
+pub mod admin;
+pub mod auth;
+pub mod error;
+pub mod extractor;
+pub mod messages;
+pub mod ratelimit;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
+
+use crate::audit::AuditKind;
+use crate::auth::service::AuthService;
+use crate::config::Policy;
+use crate::crypto::store::KeyStore;
+use crate::metrics::Metrics;
+use crate::store::Store;
+
+/// What every handler shares.
+#[derive(Debug)]
+pub struct AppState {
+    /// Identity.
+    pub auth: Arc<AuthService>,
+    /// Storage.
+    pub store: Store,
+    /// Keys.
+    pub keys: KeyStore,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// Policies.
+    pub policy: Policy,
+    /// Rate-limit counters.
+    pub limiter: ratelimit::Limiter,
+    /// True while a re-encryption pass runs (the key-usage report says so).
+    pub reencrypting: std::sync::atomic::AtomicBool,
+}
+
+/// The TCP peer of a connection (plain or TLS), as axum's connect info.
+#[derive(Debug, Clone, Copy)]
+pub struct PeerAddr(pub SocketAddr);
+
+impl
+    axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, tokio::net::TcpListener>>
+    for PeerAddr
+{
+    fn connect_info(stream: axum::serve::IncomingStream<'_, tokio::net::TcpListener>) -> Self {
+        Self(*stream.remote_addr())
+    }
+}
+
+impl
+    axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, crate::tls::TlsListener>>
+    for PeerAddr
+{
+    fn connect_info(stream: axum::serve::IncomingStream<'_, crate::tls::TlsListener>) -> Self {
+        Self(*stream.remote_addr())
+    }
+}
+
+/// The client address of a request, set by the rate-limit layer.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientIp(pub std::net::IpAddr);
+
+/// The content security policy: no inline script or style, no eval, no framing.
+pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'";
+
+/// The whole API with its hardening layers.
+pub fn router(state: Arc<AppState>) -> Router {
+    let origins: Vec<HeaderValue> = state
+        .policy
+        .allowed_origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
+    let cors = CorsLayer::new()
+        .allow_origin(AllowOrigin::list(origins))
+        .allow_methods([Method::GET, Method::POST, Method::DELETE])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+        .allow_credentials(true)
+        .max_age(Duration::from_secs(600));
+    let set = |name: HeaderName, value: &'static str| {
+        SetResponseHeaderLayer::overriding(name, HeaderValue::from_static(value))
+    };
+    Router::new()
+        .merge(auth::router())
+        .merge(messages::router())
+        .merge(admin::router())
+        .fallback(|| async { error::ApiError::NotFound })
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            audit_calls,
+        ))
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(
+            state.policy.max_upload_size,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            rate_limit,
+        ))
+        .layer(cors)
+        .layer(set(
+            header::STRICT_TRANSPORT_SECURITY,
+            "max-age=63072000; includeSubDomains",
+        ))
+        .layer(set(header::CONTENT_SECURITY_POLICY, CSP))
+        .layer(set(header::X_FRAME_OPTIONS, "DENY"))
+        .layer(set(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .layer(set(header::REFERRER_POLICY, "no-referrer"))
+        .layer(set(header::CACHE_CONTROL, "no-store"))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), latency))
+        .with_state(state)
+}
+
+async fn latency(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let resp = next.run(req).await;
+    state
+        .metrics
+        .request_seconds
+        .observe(start.elapsed().as_secs_f64());
+    resp
+}
+
+/// Per-IP (per minute) and per-user (per hour) limits; 429 with `Retry-After` beyond.
+async fn rate_limit(State(state): State<Arc<AppState>>, mut req: Request, next: Next) -> Response {
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<PeerAddr>>()
+        .map_or(SocketAddr::from(([0, 0, 0, 0], 0)), |c| c.0.0);
+    let xff = req
+        .headers()
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok());
+    let ip = ratelimit::client_ip(peer, xff, &state.policy.trusted_proxies);
+    req.extensions_mut().insert(ClientIp(ip));
+    let now = Instant::now();
+    let mut verdict = state.limiter.check(
+        &format!("ip:{ip}"),
+        state.policy.rate_limit_per_ip,
+        Duration::from_secs(60),
+        now,
+    );
+    if verdict.is_ok() {
+        let user = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .and_then(|t| crate::auth::tokens::verify(&state.keys.current().jwt, t).ok());
+        if let Some(claims) = user {
+            verdict = state.limiter.check(
+                &format!("user:{}", claims.sub),
+                state.policy.rate_limit_per_user,
+                Duration::from_secs(3600),
+                now,
+            );
+        }
+    }
+    match verdict {
+        Ok(()) => next.run(req).await,
+        Err(retry) => {
+            state.metrics.rate_limited.inc();
+            tracing::warn!(client = %ip, path = req.uri().path(), "rate limited");
+            let mut resp = (
+                StatusCode::TOO_MANY_REQUESTS,
+                axum::Json(serde_json::json!({"error": "too many requests"})),
+            )
+                .into_response();
+            if let Ok(v) = HeaderValue::from_str(&retry.as_secs().max(1).to_string()) {
+                resp.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            resp
+        }
+    }
+}
+
+/// Records every state-changing API call (method, path, status; never bodies).
+async fn audit_calls(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let ip = req
+        .extensions()
+        .get::<ClientIp>()
+        .map(|c| c.0.to_string())
+        .unwrap_or_default();
+    let resp = next.run(req).await;
+    if method != Method::GET && method != Method::HEAD && method != Method::OPTIONS {
+        let kind = if resp.status() == StatusCode::FORBIDDEN {
+            AuditKind::AuthorizationFailure
+        } else {
+            AuditKind::ApiCall
+        };
+        state
+            .auth
+            .audit
+            .record(
+                kind,
+                "-",
+                resp.status().as_str(),
+                serde_json::json!({"method": method.as_str(), "path": path, "ip": ip}),
+            )
+            .await;
+    }
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use tower::ServiceExt as _;
+
+    async fn state(policy: Policy) -> Arc<AppState> {
+        let svc = crate::auth::service::tests::service(policy.clone()).await;
+        Arc::new(AppState {
+            store: svc.store.clone(),
+            keys: svc.keys.clone(),
+            metrics: svc.metrics.clone(),
+            auth: Arc::new(svc),
+            policy,
+            limiter: Default::default(),
+            reencrypting: Default::default(),
+        })
+    }
+
+    fn req(
+        method: &str,
+        uri: &str,
+        body: Option<serde_json::Value>,
+        token: Option<&str>,
+    ) -> Request {
+        let mut b = axum::http::Request::builder().method(method).uri(uri);
+        b = b.extension(ConnectInfo(PeerAddr(SocketAddr::from((
+            [127, 0, 0, 1],
+            4000,
+        )))));
+        if let Some(t) = token {
+            b = b.header(header::AUTHORIZATION, format!("Bearer {t}"));
+        }
+        match body {
+            Some(v) => b
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(v.to_string()))
+                .unwrap(),
+            None => b.body(Body::empty()).unwrap(),
+        }
+    }
+
+    async fn json(resp: Response) -> serde_json::Value {
+        let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null)
+    }
+
+    const PW: &str = "correct horse battery";
+
+    #[tokio::test]
+    async fn security_headers_cors_and_body_limit() {
+        let s = state(Policy {
+            allowed_origins: vec!["https://chat.example".into()],
+            max_upload_size: 1024,
+            ..Policy::default()
+        })
+        .await;
+        let app = router(s);
+        let resp = app
+            .clone()
+            .oneshot(req("GET", "/.well-known/jwks.json", None, None))
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        let h = resp.headers();
+        assert_eq!(h[header::X_FRAME_OPTIONS], "DENY");
+        assert_eq!(h[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+        assert!(
+            h[header::STRICT_TRANSPORT_SECURITY]
+                .to_str()
+                .unwrap()
+                .starts_with("max-age=")
+        );
+        let csp = h[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
+        assert!(!csp.contains("unsafe-inline") && !csp.contains("unsafe-eval"));
+        assert!(h.contains_key(header::REFERRER_POLICY));
+        assert_eq!(json(resp).await["keys"][0]["alg"], "RS256");
+
+        let preflight = |origin: &'static str| {
+            axum::http::Request::builder()
+                .method("OPTIONS")
+                .uri("/api/auth/login")
+                .header(header::ORIGIN, origin)
+                .header(header::ACCESS_CONTROL_REQUEST_METHOD, "POST")
+                .extension(ConnectInfo(PeerAddr(SocketAddr::from((
+                    [127, 0, 0, 1],
+                    4000,
+                )))))
+                .body(Body::empty())
+                .unwrap()
+        };
+        let ok = app
+            .clone()
+            .oneshot(preflight("https://chat.example"))
+            .await
+            .unwrap();
+        assert_eq!(
+            ok.headers()[header::ACCESS_CONTROL_ALLOW_ORIGIN],
+            "https://chat.example"
+        );
+        let bad = app
+            .clone()
+            .oneshot(preflight("https://evil.example"))
+            .await
+            .unwrap();
+        assert!(
+            !bad.headers()
+                .contains_key(header::ACCESS_CONTROL_ALLOW_ORIGIN)
+        );
+
+        let big = serde_json::json!({"email": "x".repeat(2000), "password": "p"});
+        let resp = app
+            .oneshot(req("POST", "/api/auth/login", Some(big), None))
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    }
+
+    #[tokio::test]
+    async fn empty_allow_list_admits_no_origin() {
+        let app = router(state(Policy::default()).await);
+        let r = axum::http::Request::builder()
+            .uri("/.well-known/jwks.json")
+            .header(header::ORIGIN, "https://anything.example")
+            .extension(ConnectInfo(PeerAddr(SocketAddr::from((
+                [127, 0, 0, 1],
+                4000,
+            )))))
+            .body(Body::empty())
+            .unwrap();
+        let resp = app.oneshot(r).await.unwrap();
+        assert!(
+            !resp
+                .headers()
+                .contains_key(header::ACCESS_CONTROL_ALLOW_ORIGIN)
+        );
+    }
+
+    #[tokio::test]
+    async fn requests_past_the_rate_get_429_with_retry_after() {
+        let s = state(Policy {
+            rate_limit_per_ip: 5,
+            ..Policy::default()
+        })
+        .await;
+        let app = router(s.clone());
+        for _ in 0..5 {
+            let resp = app
+                .clone()
+                .oneshot(req("GET", "/.well-known/jwks.json", None, None))
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), StatusCode::OK);
+        }
+        let resp = app
+            .clone()
+            .oneshot(req("GET", "/.well-known/jwks.json", None, None))
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+        let retry: u64 = resp.headers()[header::RETRY_AFTER]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((1..=60).contains(&retry));
+        assert_eq!(s.metrics.rate_limited.get(), 1);
+        assert!(
+            s.metrics
+                .render()
+                .contains("botserver_rate_limited_requests_total 1")
+        );
+    }
+
+    #[tokio::test]
+    async fn per_user_limit_applies_across_addresses() {
+        let s = state(Policy {
+            rate_limit_per_user: 3,
+            ..Policy::default()
+        })
+        .await;
+        s.auth
+            .register("u@example.com", PW, crate::auth::Role::User, false)
+            .await
+            .unwrap();
+        let app = router(s);
+        let login = app
+            .clone()
+            .oneshot(req(
+                "POST",
+                "/api/auth/login",
+                Some(serde_json::json!({"email": "u@example.com", "password": PW})),
+                None,
+            ))
+            .await
+            .unwrap();
+        let token = json(login).await["access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        for _ in 0..3 {
+            let r = app
+                .clone()
+                .oneshot(req("POST", "/api/conversations", None, Some(&token)))
+                .await
+                .unwrap();
+            assert_eq!(r.status(), StatusCode::OK);
+        }
+        let r = app
+            .oneshot(req("POST", "/api/conversations", None, Some(&token)))
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    }
+
+    #[tokio::test]
+    async fn messages_are_encrypted_private_and_audited() {
+        let s = state(Policy::default()).await;
+        s.auth
+            .register("admin@example.com", PW, crate::auth::Role::Admin, false)
+            .await
+            .unwrap();
+        s.auth
+            .register("eve@example.com", PW, crate::auth::Role::User, false)
+            .await
+            .unwrap();
+        let app = router(s.clone());
+        let token = |email: &'static str| {
+            let app = app.clone();
+            async move {
+                let r = app
+                    .oneshot(req(
+                        "POST",
+                        "/api/auth/login",
+                        Some(serde_json::json!({"email": email, "password": PW})),
+                        None,
+                    ))
+                    .await
+                    .unwrap();
+                assert_eq!(r.status(), StatusCode::OK);
+                json(r).await["access_token"].as_str().unwrap().to_owned()
+            }
+        };
+        let admin = token("admin@example.com").await;
+        let eve = token("eve@example.com").await;
+        let conv = json(
+            app.clone()
+                .oneshot(req("POST", "/api/conversations", None, Some(&admin)))
+                .await
+                .unwrap(),
+        )
+        .await["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let secret_text = "the launch code is 0000-SECRET";
+        let r = app
+            .clone()
+            .oneshot(req(
+                "POST",
+                &format!("/api/conversations/{conv}/messages"),
+                Some(serde_json::json!({"text": secret_text})),
+                Some(&admin),
+            ))
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        let list = json(
+            app.clone()
+                .oneshot(req(
+                    "GET",
+                    &format!("/api/conversations/{conv}/messages"),
+                    None,
+                    Some(&admin),
+                ))
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(list[0]["text"], secret_text);
+        // Another user neither reads nor writes it.
+        let r = app
+            .clone()
+            .oneshot(req(
+                "GET",
+                &format!("/api/conversations/{conv}/messages"),
+                None,
+                Some(&eve),
+            ))
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::NOT_FOUND);
+        // No plaintext in the raw columns.
+        use sqlx::Row as _;
+        for sql in [
+            "SELECT body_enc AS v FROM messages",
+            "SELECT email_enc AS v FROM users",
+        ] {
+            for row in sqlx::query(sql).fetch_all(s.store.pool()).await.unwrap() {
+                let v: String = row.get("v");
+                assert!(
+                    v.starts_with("gb1.") && !v.contains("SECRET") && !v.contains("example.com"),
+                    "{v}"
+                );
+            }
+        }
+        // Non-admins are refused the audit log, and that is audited.
+        let r = app
+            .clone()
+            .oneshot(req("GET", "/api/admin/audit", None, Some(&eve)))
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::FORBIDDEN);
+        let audit = json(
+            app.clone()
+                .oneshot(req("GET", "/api/admin/audit", None, Some(&admin)))
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(audit["verified"], true);
+        let kinds: Vec<&str> = audit["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["kind"].as_str().unwrap())
+            .collect();
+        for k in [
+            "auth_attempt",
+            "data_write",
+            "data_read",
+            "authorization_failure",
+            "api_call",
+            "admin_action",
+        ] {
+            assert!(kinds.contains(&k), "{k} missing from {kinds:?}");
+        }
+        // Tampering is reported by the admin API.
+        sqlx::query("UPDATE audit_log SET actor = 'someone-else' WHERE seq = 3")
+            .execute(s.store.pool())
+            .await
+            .unwrap();
+        let audit = json(
+            app.oneshot(req("GET", "/api/admin/audit", None, Some(&admin)))
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(audit["verified"], false);
+        assert_eq!(audit["broken_at"], 3);
+    }
+
+    #[tokio::test]
+    async fn key_usage_requires_the_ops_token() {
+        let s = state(Policy::default()).await;
+        let mut keys = (*s.keys.current()).clone();
+        keys.ops_token = Some(zeroize::Zeroizing::new("ops-secret".into()));
+        s.keys.replace(keys);
+        s.auth
+            .register("k@example.com", PW, crate::auth::Role::User, false)
+            .await
+            .unwrap();
+        let ops = crate::ops::router(s.clone());
+        let get = |token: Option<&'static str>| {
+            let mut b =
+                axum::http::Request::builder().uri(generalbot_crds::contract::KEY_USAGE_PATH);
+            if let Some(t) = token {
+                b = b.header(header::AUTHORIZATION, format!("Bearer {t}"));
+            }
+            b.body(Body::empty()).unwrap()
+        };
+        for bad in [None, Some("wrong")] {
+            let r = ops.clone().oneshot(get(bad)).await.unwrap();
+            assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+            assert!(
+                axum::body::to_bytes(r.into_body(), 1024)
+                    .await
+                    .unwrap()
+                    .is_empty()
+            );
+        }
+        let r = ops.oneshot(get(Some("ops-secret"))).await.unwrap();
+        let report: generalbot_crds::contract::KeyUsageReport =
+            serde_json::from_value(json(r).await).unwrap();
+        let active = s.keys.current().field.active_id().to_owned();
+        assert_eq!(report.rings["field"][&active], 1);
+    }
+}

@@ -1,0 +1,73 @@
+//! Prometheus metrics of the security core: failed logins, lockouts, rate-limited
+//! requests and request latency, rendered in the text format on `/metrics`.
+
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+/// The server's metrics.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    /// Failed login attempts.
+    pub failed_logins: Counter,
+    /// Account or IP lockouts.
+    pub lockouts: Counter,
+    /// Requests answered 429.
+    pub rate_limited: Counter,
+    /// Refresh-token reuses detected (families revoked).
+    pub refresh_reuse: Counter,
+    /// API request latency in seconds.
+    pub request_seconds: Histogram,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("botserver");
+        let failed_logins = Counter::default();
+        let lockouts = Counter::default();
+        let rate_limited = Counter::default();
+        let refresh_reuse = Counter::default();
+        let request_seconds = Histogram::new(exponential_buckets(0.001, 2.0, 16));
+        registry.register(
+            "failed_logins",
+            "Failed login attempts",
+            failed_logins.clone(),
+        );
+        registry.register("lockouts", "Accounts or IPs locked out", lockouts.clone());
+        registry.register(
+            "rate_limited_requests",
+            "Requests answered 429",
+            rate_limited.clone(),
+        );
+        registry.register(
+            "refresh_token_reuse",
+            "Refresh-token reuses (family revoked)",
+            refresh_reuse.clone(),
+        );
+        registry.register(
+            "request_duration_seconds",
+            "API request latency",
+            request_seconds.clone(),
+        );
+        Self {
+            registry,
+            failed_logins,
+            lockouts,
+            rate_limited,
+            refresh_reuse,
+            request_seconds,
+        }
+    }
+}
+
+impl Metrics {
+    /// The text exposition.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
+            out.clear();
+        }
+        out
+    }
+}

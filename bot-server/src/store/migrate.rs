@@ -1,0 +1,74 @@
+//! Numbered schema migrations, embedded in the binary and applied once each, in order,
+//! inside a transaction; PostgreSQL replicas serialize on an advisory lock.
+
+use sqlx::{AnyPool, Row as _};
+
+use super::{Backend, StoreError};
+
+/// (version, PostgreSQL SQL, SQLite SQL).
+const MIGRATIONS: &[(i64, &str, &str)] = &[(
+    1,
+    include_str!("../../migrations/postgres/0001_init.sql"),
+    include_str!("../../migrations/sqlite/0001_init.sql"),
+)];
+
+/// Applies every migration not yet applied.
+pub async fn run(pool: &AnyPool, backend: Backend) -> Result<(), StoreError> {
+    let err = |version| move |source| StoreError::Migrate { version, source };
+    let mut conn = pool.acquire().await.map_err(err(0))?;
+    if backend == Backend::Postgres {
+        sqlx::query("SELECT pg_advisory_lock(7243911)")
+            .execute(&mut *conn)
+            .await
+            .map_err(err(0))?;
+    }
+    sqlx::raw_sql("CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)")
+        .execute(&mut *conn)
+        .await
+        .map_err(err(0))?;
+    let mut result = Ok(());
+    for (version, pg, lite) in MIGRATIONS {
+        let done = sqlx::query("SELECT version FROM schema_migrations WHERE version = $1")
+            .bind(*version)
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(err(*version))?;
+        if done.is_some_and(|r| r.try_get::<i64, _>(0).is_ok()) {
+            continue;
+        }
+        let sql = match backend {
+            Backend::Postgres => *pg,
+            Backend::Sqlite => *lite,
+        };
+        let mut tx = sqlx::Connection::begin(&mut *conn)
+            .await
+            .map_err(err(*version))?;
+        let applied = async {
+            sqlx::raw_sql(sql).execute(&mut *tx).await?;
+            sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)")
+                .bind(*version)
+                .bind(jiff::Timestamp::now().as_second())
+                .execute(&mut *tx)
+                .await?;
+            Ok::<_, sqlx::Error>(())
+        }
+        .await;
+        match applied {
+            Ok(()) => tx.commit().await.map_err(err(*version))?,
+            Err(source) => {
+                result = Err(StoreError::Migrate {
+                    version: *version,
+                    source,
+                });
+                break;
+            }
+        }
+        tracing::info!(version, "migration applied");
+    }
+    if backend == Backend::Postgres {
+        let _ = sqlx::query("SELECT pg_advisory_unlock(7243911)")
+            .execute(&mut *conn)
+            .await;
+    }
+    result
+}

@@ -1,0 +1,291 @@
+//! TLS 1.3 for the API (rustls with the ring provider, TLS 1.2 and older refused),
+//! from a PEM certificate chain and key that are reloaded when the files change, so a
+//! renewed certificate is served without a restart.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use rustls::pki_types::pem::PemObject as _;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::server::TlsStream;
+
+/// What failed loading the certificate.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    /// The certificate file is unreadable or holds no certificate.
+    #[error("reading the TLS certificate {path}: {detail}")]
+    Certificate {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        detail: String,
+    },
+    /// The key file is unreadable or holds no private key.
+    #[error("reading the TLS private key {path}: it must hold a PEM private key")]
+    Key {
+        /// The file.
+        path: PathBuf,
+    },
+    /// rustls refused the pair.
+    #[error("the TLS certificate and key do not form a usable pair: {0}")]
+    Config(#[source] rustls::Error),
+}
+
+/// Builds a TLS-1.3-only server configuration from PEM files.
+pub fn server_config(cert: &Path, key: &Path) -> Result<rustls::ServerConfig, TlsError> {
+    let cert_err = |detail: String| TlsError::Certificate {
+        path: cert.to_owned(),
+        detail,
+    };
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+        .map_err(|e| cert_err(e.to_string()))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| cert_err(e.to_string()))?;
+    if chain.is_empty() {
+        return Err(cert_err("no certificate found".into()));
+    }
+    let key_der = PrivateKeyDer::from_pem_file(key).map_err(|_| TlsError::Key {
+        path: key.to_owned(),
+    })?;
+    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_protocol_versions(&[&rustls::version::TLS13])
+    .map_err(TlsError::Config)?
+    .with_no_client_auth()
+    .with_single_cert(chain, key_der)
+    .map_err(TlsError::Config)?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(config)
+}
+
+/// The current TLS configuration, replaced when the files change.
+#[derive(Debug, Clone)]
+pub struct ReloadingTls {
+    current: Arc<RwLock<Arc<rustls::ServerConfig>>>,
+    cert: PathBuf,
+    key: PathBuf,
+}
+
+fn file_digest(paths: [&Path; 2]) -> Vec<u8> {
+    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+    for p in paths {
+        if let Ok(bytes) = std::fs::read(p) {
+            let bytes = zeroize::Zeroizing::new(bytes);
+            ctx.update(ring::digest::digest(&ring::digest::SHA256, &bytes).as_ref());
+        }
+    }
+    ctx.finish().as_ref().to_vec()
+}
+
+impl ReloadingTls {
+    /// Loads the files.
+    pub fn load(cert: &Path, key: &Path) -> Result<Self, TlsError> {
+        Ok(Self {
+            current: Arc::new(RwLock::new(Arc::new(server_config(cert, key)?))),
+            cert: cert.to_owned(),
+            key: key.to_owned(),
+        })
+    }
+
+    /// The configuration for the next handshake.
+    pub fn current(&self) -> Arc<rustls::ServerConfig> {
+        match self.current.read() {
+            Ok(g) => Arc::clone(&g),
+            Err(p) => Arc::clone(&p.into_inner()),
+        }
+    }
+
+    /// Polls the files every `every`; a changed pair that loads replaces the old one,
+    /// one that does not is logged and the old one stays.
+    pub fn spawn_reload(&self, every: Duration) -> tokio::task::JoinHandle<()> {
+        let this = self.clone();
+        // Taken now, not in the task, so a change made right after this call is seen.
+        let mut last = file_digest([&self.cert, &self.key]);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tick.tick().await;
+                let now = file_digest([&this.cert, &this.key]);
+                if now == last {
+                    continue;
+                }
+                match server_config(&this.cert, &this.key) {
+                    Ok(c) => {
+                        let c = Arc::new(c);
+                        match this.current.write() {
+                            Ok(mut g) => *g = c,
+                            Err(p) => *p.into_inner() = c,
+                        }
+                        last = now;
+                        tracing::info!("TLS certificate reloaded");
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "TLS certificate changed but cannot be loaded; keeping the previous one")
+                    }
+                }
+            }
+        })
+    }
+}
+
+/// A listener that hands out TLS streams; handshakes run concurrently, so a slow client
+/// does not hold up the others.
+#[derive(Debug)]
+pub struct TlsListener {
+    rx: tokio::sync::mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
+    local: SocketAddr,
+}
+
+impl TlsListener {
+    /// Wraps a bound TCP listener.
+    pub fn new(tcp: TcpListener, tls: ReloadingTls) -> std::io::Result<Self> {
+        let local = tcp.local_addr()?;
+        let (tx, rx) = tokio::sync::mpsc::channel(64);
+        tokio::spawn(async move {
+            loop {
+                let (stream, addr) = match tcp.accept().await {
+                    Ok(x) => x,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let acceptor = tokio_rustls::TlsAcceptor::from(tls.current());
+                let sender = tx.clone();
+                tokio::spawn(async move {
+                    match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream))
+                        .await
+                    {
+                        Ok(Ok(s)) => {
+                            let _ = sender.send((s, addr)).await;
+                        }
+                        Ok(Err(e)) => {
+                            tracing::debug!(error = %e, client = %addr, "TLS handshake failed")
+                        }
+                        Err(_) => tracing::debug!(client = %addr, "TLS handshake timed out"),
+                    }
+                });
+                if tx.is_closed() {
+                    break;
+                }
+            }
+        });
+        Ok(Self { rx, local })
+    }
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = TlsStream<TcpStream>;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            if let Some(x) = self.rx.recv().await {
+                return x;
+            }
+            // The acceptor task ended: nothing more will come.
+            std::future::pending::<()>().await;
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        Ok(self.local)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    fn write_cert(dir: &Path) -> Vec<u8> {
+        let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+        std::fs::write(dir.join("tls.crt"), ck.cert.pem()).unwrap();
+        std::fs::write(dir.join("tls.key"), ck.signing_key.serialize_pem()).unwrap();
+        ck.cert.der().to_vec()
+    }
+
+    async fn handshake(
+        addr: SocketAddr,
+        roots: &[Vec<u8>],
+    ) -> (Vec<u8>, rustls::ProtocolVersion, String) {
+        let mut store = rustls::RootCertStore::empty();
+        for r in roots {
+            store.add(CertificateDer::from(r.clone())).unwrap();
+        }
+        let cfg = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .unwrap()
+        .with_root_certificates(store)
+        .with_no_client_auth();
+        let tcp = TcpStream::connect(addr).await.unwrap();
+        let mut tls = tokio_rustls::TlsConnector::from(Arc::new(cfg))
+            .connect(
+                rustls::pki_types::ServerName::try_from("localhost").unwrap(),
+                tcp,
+            )
+            .await
+            .unwrap();
+        let (_, conn) = tls.get_ref();
+        let peer = conn.peer_certificates().unwrap()[0].to_vec();
+        let version = conn.protocol_version().unwrap();
+        tls.write_all(
+            b"GET /.well-known/jwks.json HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+        )
+        .await
+        .unwrap();
+        let mut out = String::new();
+        let _ = tls.read_to_string(&mut out).await;
+        (peer, version, out)
+    }
+
+    #[tokio::test]
+    async fn serves_tls13_and_reloads_the_certificate() {
+        let dir = std::env::temp_dir().join(format!("gb-tls-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let first = write_cert(&dir);
+        let tls = ReloadingTls::load(&dir.join("tls.crt"), &dir.join("tls.key")).unwrap();
+        let _reload = tls.spawn_reload(Duration::from_millis(100));
+        let l = crate::Listeners::bind(
+            "127.0.0.1:0".parse().unwrap(),
+            "127.0.0.1:0".parse().unwrap(),
+        )
+        .await
+        .unwrap()
+        .with_tls(tls);
+        let addr = l.api.local_addr().unwrap();
+        let config =
+            crate::config::Config::load(&crate::config::MapSource::default(), true).unwrap();
+        let state = crate::build_state(&config).await.unwrap();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(crate::serve(l, state, async move {
+            let _ = rx.await;
+        }));
+
+        let (peer, version, body) = handshake(addr, std::slice::from_ref(&first)).await;
+        assert_eq!(peer, first);
+        assert_eq!(version, rustls::ProtocolVersion::TLSv1_3);
+        assert!(body.starts_with("HTTP/1.1 200"), "{body}");
+        assert!(body.contains("strict-transport-security"));
+
+        let second = write_cert(&dir);
+        let mut served = Vec::new();
+        for _ in 0..100 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            served = handshake(addr, &[first.clone(), second.clone()]).await.0;
+            if served == second {
+                break;
+            }
+        }
+        assert_eq!(served, second, "the renewed certificate was not picked up");
+        tx.send(()).unwrap();
+        server.await.unwrap().unwrap();
+    }
+}
