@@ -166,17 +166,35 @@ impl Drop for Changes {
     }
 }
 
-/// What the consumers said about stored records, per ring and key id.
+/// What the consumers said about stored records under `key` of `ring`. A report that
+/// does not cover the ring at all says nothing (the key is kept); within a covered ring,
+/// a key id that is absent has no record left.
 pub fn usage_of(report: Option<&KeyUsageReport>, ring: &str, key: &str) -> Usage {
-    match report {
-        Some(r) if !r.reencrypting || r.rings.contains_key(ring) => Usage::Records(
-            r.rings
-                .get(ring)
-                .and_then(|keys| keys.get(key))
-                .copied()
-                .unwrap_or(0),
-        ),
-        _ => Usage::Unknown,
+    match report.and_then(|r| r.rings.get(ring)) {
+        Some(keys) => Usage::Records(keys.get(key).copied().unwrap_or(0)),
+        None => Usage::Unknown,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_ring_the_report_does_not_cover_keeps_its_old_key() {
+        let report = KeyUsageReport {
+            generated_at: String::new(),
+            rings: BTreeMap::from([
+                ("field".to_owned(), BTreeMap::from([("k1".to_owned(), 3)])),
+                ("data".to_owned(), BTreeMap::new()),
+            ]),
+            reencrypting: false,
+        };
+        assert_eq!(usage_of(Some(&report), "field", "k1"), Usage::Records(3));
+        assert_eq!(usage_of(Some(&report), "field", "k0"), Usage::Records(0));
+        assert_eq!(usage_of(Some(&report), "data", "k9"), Usage::Records(0));
+        assert_eq!(usage_of(Some(&report), "hmac", "k1"), Usage::Unknown);
+        assert_eq!(usage_of(None, "field", "k1"), Usage::Unknown);
     }
 }
 
