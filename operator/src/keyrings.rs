@@ -176,28 +176,6 @@ pub fn usage_of(report: Option<&KeyUsageReport>, ring: &str, key: &str) -> Usage
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_ring_the_report_does_not_cover_keeps_its_old_key() {
-        let report = KeyUsageReport {
-            generated_at: String::new(),
-            rings: BTreeMap::from([
-                ("field".to_owned(), BTreeMap::from([("k1".to_owned(), 3)])),
-                ("data".to_owned(), BTreeMap::new()),
-            ]),
-            reencrypting: false,
-        };
-        assert_eq!(usage_of(Some(&report), "field", "k1"), Usage::Records(3));
-        assert_eq!(usage_of(Some(&report), "field", "k0"), Usage::Records(0));
-        assert_eq!(usage_of(Some(&report), "data", "k9"), Usage::Records(0));
-        assert_eq!(usage_of(Some(&report), "hmac", "k1"), Usage::Unknown);
-        assert_eq!(usage_of(None, "field", "k1"), Usage::Unknown);
-    }
-}
-
 /// The plan for `secret` (as read, with its data) at `now`.
 pub fn plan(
     gb: &GeneralBot,
@@ -395,4 +373,26 @@ pub fn due(
                     s.name,
                 )
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_ring_the_report_does_not_cover_keeps_its_old_key() {
+        let report = KeyUsageReport {
+            generated_at: String::new(),
+            rings: BTreeMap::from([
+                ("field".to_owned(), BTreeMap::from([("k1".to_owned(), 3)])),
+                ("data".to_owned(), BTreeMap::new()),
+            ]),
+            reencrypting: false,
+        };
+        assert_eq!(usage_of(Some(&report), "field", "k1"), Usage::Records(3));
+        assert_eq!(usage_of(Some(&report), "field", "k0"), Usage::Records(0));
+        assert_eq!(usage_of(Some(&report), "data", "k9"), Usage::Records(0));
+        assert_eq!(usage_of(Some(&report), "hmac", "k1"), Usage::Unknown);
+        assert_eq!(usage_of(None, "field", "k1"), Usage::Unknown);
+    }
 }
