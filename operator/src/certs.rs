@@ -34,7 +34,7 @@ use crate::pki::{
     self, CertInfo, Issued, PkiError, Signer, client_leaf, intermediate_ca, permitted_dns, root_ca,
     service_dns_names, serving_leaf,
 };
-use crate::rotation::triggers::{FORCE_ANNOTATION, forced};
+use crate::rotation::triggers::{force_value, forced};
 
 /// Annotation: serial of the certificate a Secret holds.
 pub const SERIAL: &str = "generalbots.io/serial";
@@ -232,12 +232,7 @@ fn due(s: &Option<Secret>, now: Timestamp) -> bool {
 /// rotation is under way, or a force value is new. Works on cached metadata alone.
 pub fn needs_work(gb: &GeneralBot, cached: &CertSecrets, now: Timestamp) -> bool {
     let byo = gb.spec.security.certificates.ca_secret.is_some();
-    let force = gb
-        .metadata
-        .annotations
-        .as_ref()
-        .and_then(|a| a.get(FORCE_ANNOTATION))
-        .map(String::as_str);
+    let force = force_value(gb);
     let root_ok = byo
         || (cached.root.is_some()
             && !due(&cached.root, now)
@@ -289,12 +284,7 @@ pub fn plan(
                 (None, bundle, info.serial)
             }
             None => {
-                let force = gb
-                    .metadata
-                    .annotations
-                    .as_ref()
-                    .and_then(|a| a.get(FORCE_ANNOTATION))
-                    .map(String::as_str);
+                let force = force_value(gb);
                 let outcome = plan_root(
                     &ctx,
                     secrets,

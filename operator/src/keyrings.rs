@@ -25,7 +25,7 @@ use crate::rotation::machine::{
     Inputs, Phase, Policy, RetireWhen, Step, StepError, Usage, apply, decide,
 };
 use crate::rotation::ring::{Ring, RingError};
-use crate::rotation::triggers::{FORCE_ANNOTATION, forced};
+use crate::rotation::triggers::{force_value, forced};
 
 /// Annotation prefix recording each ring's phase.
 pub const PHASE_ANNOTATION: &str = "generalbots.io/rotation.";
@@ -187,12 +187,7 @@ pub fn plan(
 ) -> Result<Plan, KeysError> {
     let data = secret.data.clone().unwrap_or_default();
     let annotations = secret.metadata.annotations.clone().unwrap_or_default();
-    let force = gb
-        .metadata
-        .annotations
-        .as_ref()
-        .and_then(|a| a.get(FORCE_ANNOTATION))
-        .map(String::as_str);
+    let force = force_value(gb);
     let mut out = Plan::default();
     let mut changes = Changes::default();
     let mut next: Option<Timestamp> = None;
@@ -352,12 +347,7 @@ pub fn due(
     specs: &[RingSpec],
     now: Timestamp,
 ) -> bool {
-    let force = gb
-        .metadata
-        .annotations
-        .as_ref()
-        .and_then(|a| a.get(FORCE_ANNOTATION))
-        .map(String::as_str);
+    let force = force_value(gb);
     let next_due = secret_annotations
         .get(NEXT_STEP_ANNOTATION)
         .and_then(|t| t.parse::<Timestamp>().ok())

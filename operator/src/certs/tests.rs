@@ -13,6 +13,7 @@ use webpki::{ALL_VERIFICATION_ALGS, EndEntityCert, KeyUsage, anchor_from_trusted
 
 use super::*;
 use crate::fixtures::mk_gb;
+use crate::rotation::triggers::FORCE_ANNOTATION;
 
 fn start() -> Timestamp {
     "2026-11-22T12:00:00Z".parse().unwrap()

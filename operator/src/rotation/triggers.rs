@@ -17,6 +17,15 @@ use jiff::{SignedDuration, Timestamp};
 /// The annotation that forces a rotation.
 pub const FORCE_ANNOTATION: &str = "generalbots.io/rotate";
 
+/// The force annotation's value on a GeneralBot, if any.
+pub fn force_value(gb: &generalbot_crds::GeneralBot) -> Option<&str> {
+    gb.metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(FORCE_ANNOTATION))
+        .map(String::as_str)
+}
+
 /// Whether the annotation value asks to rotate `ring`.
 pub fn asks_for(value: &str, ring: &str) -> bool {
     let targets = value.split_once('@').map_or(value, |(t, _)| t);
