@@ -98,6 +98,19 @@ fn chart_passes_checkov_with_a_pinned_digest() {
 }
 
 #[test]
+fn the_operator_may_update_secrets_for_conditional_rotation_writes() {
+    let Some(helm) = helm() else { return };
+    let dir = TempDir::new("gb-helm-rbac");
+    let file = template(&helm, &[], &dir);
+    let text = std::fs::read_to_string(file).unwrap();
+    let secrets_rule = text
+        .split("- apiGroups:")
+        .find(|rule| rule.contains("resources: [\"secrets\"]"))
+        .expect("a rule for Secrets");
+    assert!(secrets_rule.contains("\"update\""), "{secrets_rule}");
+}
+
+#[test]
 fn namespaced_install_grants_no_cluster_role() {
     let Some(helm) = helm() else { return };
     let dir = TempDir::new("gb-helm-ns");
