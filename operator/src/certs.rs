@@ -222,6 +222,30 @@ fn pem_pair(cert: &str, key: &str) -> BTreeMap<String, ByteString> {
     ])
 }
 
+/// The Secret as it is, with its trust bundle replaced by `bundle`; `None` when it
+/// already holds that bundle.
+fn rebundle(secret: &Option<Secret>, name: &str, bundle: &str) -> Option<SecretWrite> {
+    if file(secret, tls_files::CA).as_deref() == Some(bundle) {
+        return None;
+    }
+    let mut data = secret
+        .as_ref()
+        .and_then(|s| s.data.clone())
+        .unwrap_or_default();
+    data.insert(
+        tls_files::CA.to_owned(),
+        ByteString(bundle.as_bytes().to_vec()),
+    );
+    Some(SecretWrite {
+        name: name.to_owned(),
+        data,
+        annotations: secret
+            .as_ref()
+            .and_then(|s| s.metadata.annotations.clone())
+            .unwrap_or_default(),
+    })
+}
+
 fn due(s: &Option<Secret>, now: Timestamp) -> bool {
     annotation(s, RENEW_AT)
         .and_then(|t| t.parse::<Timestamp>().ok())
@@ -328,22 +352,8 @@ pub fn plan(
                 let cert = current_ca.0.unwrap_or_default();
                 let key = current_ca.1.unwrap_or_default();
                 let serial = annotation(&secrets.ca, SERIAL).unwrap_or_default();
-                if file(&secrets.ca, tls_files::CA).as_deref() != Some(bundle.as_str()) {
-                    let mut data = pem_pair(&cert, &key);
-                    data.insert(
-                        tls_files::CA.to_owned(),
-                        ByteString(bundle.clone().into_bytes()),
-                    );
-                    let ann = secrets
-                        .ca
-                        .as_ref()
-                        .and_then(|s| s.metadata.annotations.clone())
-                        .unwrap_or_default();
-                    out.writes.push(SecretWrite {
-                        name: ca_name.clone(),
-                        data,
-                        annotations: ann,
-                    });
+                if let Some(w) = rebundle(&secrets.ca, &ca_name, &bundle) {
+                    out.writes.push(w);
                     out.done
                         .push("updated the trust bundle of the intermediate CA".to_owned());
                 }
@@ -404,26 +414,8 @@ pub fn plan(
             .iter()
             .all(|(id, _)| file(&secrets.tls, &tls_files::client_cert(id)).is_some());
     if leaves_ok {
-        if file(&secrets.tls, tls_files::CA).as_deref() != Some(bundle.as_str()) {
-            let mut data = secrets
-                .tls
-                .as_ref()
-                .and_then(|s| s.data.clone())
-                .unwrap_or_default();
-            data.insert(
-                tls_files::CA.to_owned(),
-                ByteString(bundle.clone().into_bytes()),
-            );
-            let ann = secrets
-                .tls
-                .as_ref()
-                .and_then(|s| s.metadata.annotations.clone())
-                .unwrap_or_default();
-            out.writes.push(SecretWrite {
-                name: tls_name.clone(),
-                data,
-                annotations: ann,
-            });
+        if let Some(w) = rebundle(&secrets.tls, &tls_name, &bundle) {
+            out.writes.push(w);
             out.done
                 .push("updated the trust bundle of the bot".to_owned());
         }
