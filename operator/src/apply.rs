@@ -1,5 +1,8 @@
-//! The one way the operator writes an owned object: server-side apply under one field
-//! manager, and only when the live object has drifted from what we want.
+//! The one way the operator writes an owned object: server-side apply of the whole
+//! desired object under one field manager, and only when it is needed: the desired
+//! object changed since the last apply (a hash of it is recorded on the object, so a
+//! setting removed from the spec is removed from the object too), or the live object
+//! drifted from it in a field we set ([`crate::drift`]).
 
 use std::fmt::Debug;
 
@@ -15,6 +18,9 @@ use crate::{Error, Result};
 
 /// The server-side apply field manager for everything the operator writes.
 pub const FIELD_MANAGER: &str = labels::MANAGER;
+
+/// Annotation recording the hash of the desired object last applied.
+pub const DESIRED_HASH: &str = "generalbots.io/desired-hash";
 
 /// Whether an apply wrote anything.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -45,17 +51,22 @@ where
     K: Resource<DynamicType = ()> + Clone + Debug + Serialize + DeserializeOwned + 'static,
 {
     let live = cached(store, desired);
+    let want = to_json(desired)?;
+    let hash = hash_of(&want);
     if let Some(live) = &live {
-        let want = to_json(desired)?;
-        let have = to_json(live.as_ref())?;
-        if drift::contains(&want, &have) {
+        let recorded = live.annotations().get(DESIRED_HASH) == Some(&hash);
+        if recorded && drift::contains(&want, &to_json(live.as_ref())?) {
             return Ok(Outcome::Unchanged);
         }
     }
+    let mut desired = desired.clone();
+    desired
+        .annotations_mut()
+        .insert(DESIRED_HASH.to_owned(), hash);
     api.patch(
         &desired.name_any(),
         &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(desired),
+        &Patch::Apply(&desired),
     )
     .await
     .map_err(|source| Error::Apply {
@@ -69,6 +80,13 @@ where
     } else {
         Outcome::Created
     })
+}
+
+/// A short, stable hash of a desired object (serde_json keeps map keys sorted).
+pub fn hash_of(desired: &serde_json::Value) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(desired.to_string().as_bytes());
+    digest.iter().take(12).map(|b| format!("{b:02x}")).collect()
 }
 
 fn to_json<T: Serialize>(obj: &T) -> Result<serde_json::Value> {

@@ -62,6 +62,20 @@ pub fn tls_secret_name(name: &str) -> String {
     format!("{name}-tls")
 }
 
+/// Metadata of the certificate Secret `name`: the CA Secrets are kept as the keys'
+/// deletion policy says (a lost CA breaks every trust that names it); the leaves'
+/// Secret is owned, since it can always be issued again.
+pub fn secret_meta(
+    ctx: &crate::builders::BuildContext<'_>,
+    name: String,
+) -> k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
+    if name == tls_secret_name(ctx.name) {
+        crate::builders::object_meta(ctx, name)
+    } else {
+        crate::builders::kept_meta(ctx, name)
+    }
+}
+
 /// Where a root rotation stands.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "phase", rename_all = "camelCase")]
@@ -250,6 +264,18 @@ fn due(s: &Option<Secret>, now: Timestamp) -> bool {
     annotation(s, RENEW_AT)
         .and_then(|t| t.parse::<Timestamp>().ok())
         .is_none_or(|t| t <= now)
+}
+
+/// The earliest renewal time recorded on the cached Secrets, when nothing else is due:
+/// the reconcile wakes then rather than on a fixed resync.
+pub fn next_due(gb: &GeneralBot, cached: &CertSecrets) -> Option<Timestamp> {
+    let byo = gb.spec.security.certificates.ca_secret.is_some();
+    let root = if byo { None } else { Some(&cached.root) };
+    [root, Some(&cached.ca), Some(&cached.tls)]
+        .into_iter()
+        .flatten()
+        .filter_map(|s| annotation(s, RENEW_AT).and_then(|t| t.parse::<Timestamp>().ok()))
+        .min()
 }
 
 /// Whether the Secrets need reading: something is missing, due, inconsistent, a root

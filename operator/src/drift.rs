@@ -5,8 +5,13 @@
 //! "Holds everything" means: every field we set is present in the live object with the
 //! same value. Fields the API server or other controllers add (defaults, status,
 //! `clusterIP`, managed fields) are ignored. Lists must match item by item, since we own
-//! every list we write. Resource quantities compare by value (`1000m` equals `1`),
-//! because the API server rewrites them into canonical form.
+//! every list we write. A field we set that is missing from the live object is drift
+//! (a hand edit deleted it), except the zero values the API server itself omits.
+//! Resource quantities compare by value in every form Kubernetes accepts (`1000m`
+//! equals `1`, `1e3` equals `1k`), because the API server rewrites them canonically.
+//!
+//! This catches a changed or deleted field; a setting the spec no longer asks for is
+//! caught by the hash of the desired object recorded on it ([`crate::apply`]).
 
 use serde_json::Value;
 
@@ -16,9 +21,15 @@ pub fn contains(desired: &Value, live: &Value) -> bool {
         (Value::Object(want), Value::Object(have)) => want.iter().all(|(key, value)| {
             match have.get(key) {
                 Some(h) => contains(value, h),
-                // The API server omits empty values (Go's `omitempty`: "", 0, false,
-                // empty lists and maps); wanting "nothing" is met by its absence.
-                None => is_empty(value),
+                // The API server omits empty values (Go's `omitempty`: "", 0, empty
+                // lists and maps, and `false` in the few fields that are plain Go
+                // booleans); wanting "nothing" is met by its absence. A `false` in a
+                // pointer field (`allowPrivilegeEscalation`, `hostUsers`, …) is kept
+                // by the API server, so its absence is a hand edit.
+                None => {
+                    is_empty(value)
+                        && (value != &Value::Bool(false) || PLAIN_BOOLS.contains(&key.as_str()))
+                }
             }
         }),
         (Value::Array(want), Value::Array(have)) => {
@@ -29,6 +40,20 @@ pub fn contains(desired: &Value, live: &Value) -> bool {
         (w, h) => w == h,
     }
 }
+
+/// Fields of the Kubernetes API that are plain (non-pointer) Go booleans with
+/// `omitempty`: the API server drops them when `false`.
+const PLAIN_BOOLS: &[&str] = &[
+    "readOnly",
+    "hostNetwork",
+    "hostPID",
+    "hostIPC",
+    "stdin",
+    "stdinOnce",
+    "tty",
+    "publishNotReadyAddresses",
+    "allocateLoadBalancerNodePorts",
+];
 
 fn is_empty(v: &Value) -> bool {
     match v {
@@ -43,31 +68,53 @@ fn is_empty(v: &Value) -> bool {
 
 /// Compares two strings as Kubernetes quantities, when both are quantities.
 fn same_quantity(a: &str, b: &str) -> bool {
-    match (quantity_millis(a), quantity_millis(b)) {
+    match (quantity_nanos(a), quantity_nanos(b)) {
         (Some(x), Some(y)) => x == y,
         _ => false,
     }
 }
 
-/// A quantity in thousandths of its unit, or `None` when it is not a quantity we know.
-/// Covers the forms a user writes for CPU and memory: plain and decimal numbers, `m`,
-/// decimal (`k`, `M`, `G`, `T`) and binary (`Ki`, `Mi`, `Gi`, `Ti`) suffixes.
-fn quantity_millis(s: &str) -> Option<i128> {
+/// A quantity in billionths of its unit, or `None` when it is not a quantity. Follows
+/// the grammar of `k8s.io/apimachinery/pkg/api/resource`: an optional sign, a decimal
+/// number, then a binary suffix (`Ki` … `Ei`), a decimal suffix (`n`, `u`, `m`, `k`,
+/// `M` … `E`) or a decimal exponent (`e3`, `E-2`).
+fn quantity_nanos(s: &str) -> Option<i128> {
+    let (negative, s) = match s.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, s.strip_prefix('+').unwrap_or(s)),
+    };
     let split = s
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
         .unwrap_or(s.len());
     let (number, suffix) = s.split_at(split);
+    const NANO: i128 = 1_000_000_000;
+    let pow = |base: i128, n: u32| base.checked_pow(n);
     let scale: i128 = match suffix {
-        "" => 1000,
-        "m" => 1,
-        "k" => 1000 * 1000,
-        "M" => 1000 * 1_000_000,
-        "G" => 1000 * 1_000_000_000,
-        "T" => 1000 * 1_000_000_000_000,
-        "Ki" => 1000 * 1024,
-        "Mi" => 1000 * 1024 * 1024,
-        "Gi" => 1000 * 1024 * 1024 * 1024,
-        "Ti" => 1000 * 1024 * 1024 * 1024 * 1024,
+        "" => NANO,
+        "n" => 1,
+        "u" => 1_000,
+        "m" => 1_000_000,
+        "k" => NANO * 1_000,
+        "M" => NANO * pow(1_000, 2)?,
+        "G" => NANO * pow(1_000, 3)?,
+        "T" => NANO * pow(1_000, 4)?,
+        "P" => NANO * pow(1_000, 5)?,
+        "E" => NANO * pow(1_000, 6)?,
+        "Ki" => NANO * 1024,
+        "Mi" => NANO * pow(1024, 2)?,
+        "Gi" => NANO * pow(1024, 3)?,
+        "Ti" => NANO * pow(1024, 4)?,
+        "Pi" => NANO * pow(1024, 5)?,
+        "Ei" => NANO * pow(1024, 6)?,
+        exp if exp.starts_with(['e', 'E']) => {
+            let e: i32 = exp.get(1..)?.parse().ok()?;
+            if e >= 0 {
+                NANO.checked_mul(pow(10, u32::try_from(e).ok()?)?)?
+            } else {
+                NANO.checked_div(pow(10, e.unsigned_abs())?)
+                    .filter(|v| *v > 0)?
+            }
+        }
         _ => return None,
     };
     let (whole, frac) = number.split_once('.').unwrap_or((number, ""));
@@ -82,11 +129,18 @@ fn quantity_millis(s: &str) -> Option<i128> {
     let mut value = whole.checked_mul(scale)?;
     let mut unit = scale;
     for digit in frac.chars() {
-        unit /= 10;
         let d = i128::from(digit.to_digit(10)?);
+        if unit % 10 != 0 {
+            // Finer than a billionth: Kubernetes rounds up there.
+            if d != 0 {
+                value = value.checked_add(1)?;
+            }
+            break;
+        }
+        unit /= 10;
         value = value.checked_add(d.checked_mul(unit)?)?;
     }
-    Some(value)
+    Some(if negative { -value } else { value })
 }
 
 #[cfg(test)]
@@ -121,6 +175,29 @@ mod tests {
         assert!(contains(&json!("1Gi"), &json!("1024Mi")));
         assert!(!contains(&json!("1Gi"), &json!("1G")));
         assert!(!contains(&json!("abc"), &json!("abd")));
+        assert!(contains(&json!("1e3"), &json!("1k")));
+        assert!(contains(&json!("1E-3"), &json!("1m")));
+        assert!(contains(&json!("2Ei"), &json!("2048Pi")));
+        assert!(contains(&json!("500u"), &json!("500000n")));
+        assert!(contains(&json!("0.1"), &json!("100m")));
+        assert!(contains(&json!("1.5Gi"), &json!("1536Mi")));
+        assert!(!contains(&json!("1e3"), &json!("1")));
+    }
+
+    #[test]
+    fn a_deleted_hardening_field_is_drift() {
+        let want =
+            json!({"securityContext": {"allowPrivilegeEscalation": false, "runAsNonRoot": true}});
+        assert!(!contains(
+            &want,
+            &json!({"securityContext": {"runAsNonRoot": true}})
+        ));
+        assert!(!contains(
+            &json!({"automountServiceAccountToken": false}),
+            &json!({})
+        ));
+        // Plain Go booleans are omitted when false: their absence is no drift.
+        assert!(contains(&json!({"readOnly": false}), &json!({})));
     }
 
     #[test]
@@ -130,6 +207,7 @@ mod tests {
             &json!({"value": "", "readOnly": false, "n": 0}),
             &json!({})
         ));
+        assert!(!contains(&json!({"hostUsers": false}), &json!({})));
         assert!(!contains(&json!({"readOnly": true}), &json!({})));
     }
 }

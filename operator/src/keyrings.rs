@@ -26,6 +26,7 @@ use crate::rotation::machine::{
 };
 use crate::rotation::ring::{Ring, RingError};
 use crate::rotation::triggers::{force_value, forced};
+use crate::status::KeysObserved;
 
 /// Annotation prefix recording each ring's phase.
 pub const PHASE_ANNOTATION: &str = "generalbots.io/rotation.";
@@ -33,6 +34,9 @@ pub const PHASE_ANNOTATION: &str = "generalbots.io/rotation.";
 pub const HONOURED_ANNOTATION: &str = "generalbots.io/rotate-honoured.";
 /// Annotation with the earliest time any ring needs a step.
 pub const NEXT_STEP_ANNOTATION: &str = "generalbots.io/keys-next-step";
+/// Annotation with what the status says of the rings (key ids, ages, phases, what is
+/// blocked): no key material. Written only when it changes.
+pub const STATUS_ANNOTATION: &str = "generalbots.io/keys-status";
 
 /// How long a changed Secret takes to reach every pod (the kubelet syncs mounted Secrets
 /// within about a minute) and be reloaded, unless the operator is told otherwise.
@@ -191,6 +195,9 @@ pub fn plan(
     let mut out = Plan::default();
     let mut changes = Changes::default();
     let mut next: Option<Timestamp> = None;
+    // The earliest step due, leaving out rechecks of blocked rings: those happen on every
+    // requeue anyway, and recording their ever-moving time would write in a steady state.
+    let mut recorded_next: Option<Timestamp> = None;
 
     for spec in specs {
         let phase_key = format!("{PHASE_ANNOTATION}{}", spec.name);
@@ -238,6 +245,7 @@ pub fn plan(
                     .and_then(|t| t.checked_add(spec.policy.period).ok())
                     .unwrap_or(now);
                 next = Some(next.map_or(until, |n| n.min(until)));
+                recorded_next = Some(recorded_next.map_or(until, |n| n.min(until)));
                 out.status.push(ring_status(&ring, &Phase::Idle));
                 continue;
             }
@@ -255,11 +263,13 @@ pub fn plan(
         };
         let step = decide(&ring, &phase, &inputs);
         let mut again = None;
+        let mut blocked = false;
         match &step {
             Step::Wait { until } => again = Some(*until),
             Step::Blocked { reason, until } => {
                 out.blocked.push((spec.name.to_owned(), reason.clone()));
                 again = Some(*until);
+                blocked = true;
             }
             _ => {}
         }
@@ -284,9 +294,13 @@ pub fn plan(
             phase = new_phase;
             // Look again soon: the next step may already be due.
             again = Some(now);
+            blocked = false;
         }
         if let Some(t) = again {
             next = Some(next.map_or(t, |n| n.min(t)));
+            if !blocked {
+                recorded_next = Some(recorded_next.map_or(t, |n| n.min(t)));
+            }
         }
         out.status.push(ring_status(&ring, &phase));
     }
@@ -301,13 +315,23 @@ pub fn plan(
             ByteString(text.into_bytes()),
         );
     }
-    if let Some(n) = next {
+    if let Some(n) = recorded_next {
         let value = n.to_string();
         if annotations.get(NEXT_STEP_ANNOTATION) != Some(&value) {
             changes
                 .annotations
                 .insert(NEXT_STEP_ANNOTATION.to_owned(), value);
         }
+    }
+    let summary = serde_json::to_string(&KeysObserved {
+        rings: out.status.clone(),
+        blocked: out.blocked.clone(),
+    })
+    .unwrap_or_default();
+    if annotations.get(STATUS_ANNOTATION) != Some(&summary) {
+        changes
+            .annotations
+            .insert(STATUS_ANNOTATION.to_owned(), summary);
     }
     out.next = next;
     if !changes.data.is_empty() || !changes.annotations.is_empty() {
@@ -339,8 +363,16 @@ fn phase_json(p: &Phase) -> String {
     serde_json::to_string(p).unwrap_or_else(|_| "{\"phase\":\"idle\"}".to_owned())
 }
 
+/// What the key Secret's annotations record of its rings, without reading its data.
+pub fn recorded(secret_annotations: &BTreeMap<String, String>) -> Option<KeysObserved> {
+    secret_annotations
+        .get(STATUS_ANNOTATION)
+        .and_then(|s| serde_json::from_str(s).ok())
+}
+
 /// Whether the key Secret needs its data read this reconcile: a step may be due, a
-/// force value is new, or a ring has no recorded phase yet.
+/// force value is new, a ring is blocked (its recheck is never recorded), or a ring
+/// has no recorded phase or status yet.
 pub fn due(
     gb: &GeneralBot,
     secret_annotations: &BTreeMap<String, String>,
@@ -352,7 +384,9 @@ pub fn due(
         .get(NEXT_STEP_ANNOTATION)
         .and_then(|t| t.parse::<Timestamp>().ok())
         .is_none_or(|t| t <= now);
+    let blocked_or_unrecorded = recorded(secret_annotations).is_none_or(|r| !r.blocked.is_empty());
     next_due
+        || blocked_or_unrecorded
         || specs.iter().any(|s| {
             !secret_annotations.contains_key(&format!("{PHASE_ANNOTATION}{}", s.name))
                 || forced(

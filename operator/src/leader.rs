@@ -196,10 +196,16 @@ impl Elector {
         let mut last_renewal = tokio::time::Instant::now();
         loop {
             tokio::time::sleep(self.cfg.renew_every).await;
-            match self.try_once().await {
-                Ok(true) => last_renewal = tokio::time::Instant::now(),
-                Ok(false) => tracing::warn!("another replica took the leader lease"),
-                Err(e) => tracing::warn!(error = %e, "renewing the leader lease failed"),
+            // A hung request must not outlive the lease: each attempt gets until the
+            // next one is due.
+            match tokio::time::timeout(self.cfg.renew_every, self.try_once()).await {
+                Ok(Ok(true)) => last_renewal = tokio::time::Instant::now(),
+                Ok(Ok(false)) => tracing::warn!("another replica took the leader lease"),
+                Ok(Err(e)) => tracing::warn!(error = %e, "renewing the leader lease failed"),
+                Err(_) => tracing::warn!(
+                    seconds = self.cfg.renew_every.as_secs(),
+                    "renewing the leader lease timed out"
+                ),
             }
             // Give up a little before the lease could expire, so that by the time another
             // replica may take it we have stopped writing.

@@ -108,6 +108,10 @@ pub enum Error {
     /// Key material could not be generated, or a stored ring is damaged.
     #[error(transparent)]
     Keys(#[from] crate::keyrings::KeysError),
+    /// CPU-heavy work on the blocking pool did not finish (the process is shutting down,
+    /// or the work panicked).
+    #[error("key generation or signing on the blocking pool failed: {0}")]
+    Blocking(String),
 }
 
 impl Error {
@@ -122,6 +126,7 @@ impl Error {
             Self::MissingMetadata(_) => "missing_metadata",
             Self::Keys(_) => "keys",
             Self::Certs(_) => "certs",
+            Self::Blocking(_) => "blocking",
         }
     }
 }

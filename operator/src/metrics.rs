@@ -95,7 +95,7 @@ impl Metrics {
         );
         r.register(
             "object_writes",
-            "Owned objects created or changed back, by kind",
+            "Writes to the API server (owned objects, Secrets, status, events), by kind",
             self.writes.clone(),
         );
         r.register(

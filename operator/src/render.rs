@@ -101,7 +101,7 @@ pub fn objects(gb: &GeneralBot) -> Result<Vec<serde_json::Value>, RenderError> {
     let mut out = vec![value(&desired.service_account)?, value(&redact(&keys.0))?];
     for w in &certs.writes {
         let secret = Secret {
-            metadata: crate::builders::object_meta(&ctx, w.name.clone()),
+            metadata: crate::certs::secret_meta(&ctx, w.name.clone()),
             type_: Some("Opaque".to_owned()),
             data: Some(w.data.clone()),
             ..Secret::default()

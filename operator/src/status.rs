@@ -50,6 +50,8 @@ pub mod reasons {
     pub const CERTIFICATES_CURRENT: &str = "CertificatesCurrent";
     /// A certificate is missing.
     pub const CERTIFICATES_MISSING: &str = "CertificatesMissing";
+    /// The key Secret of a bot that had keys is gone.
+    pub const KEYS_MISSING: &str = "KeysMissing";
 }
 
 /// What one reconcile saw and did.
@@ -64,10 +66,14 @@ pub struct Observed<'a> {
     pub keys: Option<&'a KeysObserved>,
     /// The certificates, when the reconcile looked at them.
     pub certificates: Option<&'a [CertificateStatus]>,
+    /// The key Secret of a bot that had keys is gone, and no one accepted the loss:
+    /// nothing was applied.
+    pub keys_missing: bool,
 }
 
-/// The key rings as one reconcile found and left them.
-#[derive(Clone, Debug, Default, PartialEq)]
+/// The key rings as one reconcile found and left them. Recorded on the key Secret as a
+/// non-secret annotation, so a steady reconcile can report them from the watch cache.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct KeysObserved {
     /// Every ring.
     pub rings: Vec<KeyRingStatus>,
@@ -85,6 +91,7 @@ pub fn compute_status(gb: &GeneralBot, observed: &Observed<'_>, now: &Time) -> G
         available_replicas: previous.available_replicas,
         certificates: previous.certificates.clone(),
         key_rings: previous.key_rings.clone(),
+        accepted_key_loss: previous.accepted_key_loss.clone(),
     };
     let mut set = |type_: &str, ok: bool, reason: &str, message: String| {
         set_condition(
@@ -104,6 +111,27 @@ pub fn compute_status(gb: &GeneralBot, observed: &Observed<'_>, now: &Time) -> G
             types::READY,
             false,
             reasons::INVALID_SPEC,
+            truncate(message),
+        );
+        return status;
+    }
+
+    if observed.keys_missing {
+        let name = gb.metadata.name.clone().unwrap_or_default();
+        let message = format!(
+            "the key Secret {name}-keys is gone, and the data this bot stored needs its keys: restore the Secret from a backup (kubectl apply -f <backup of {name}-keys>), or accept losing what was encrypted with: kubectl annotate gb {name} {ACCEPT}=<date>; until then nothing is applied",
+            ACCEPT = "generalbots.io/accept-key-loss"
+        );
+        set(
+            types::KEYS_READY,
+            false,
+            reasons::KEYS_MISSING,
+            message.clone(),
+        );
+        set(
+            types::READY,
+            false,
+            reasons::KEYS_MISSING,
             truncate(message),
         );
         return status;
@@ -312,6 +340,7 @@ mod tests {
                 deployment: None,
                 keys: None,
                 certificates: None,
+                keys_missing: false,
             },
             &t(0),
         );
@@ -337,6 +366,7 @@ mod tests {
                 deployment: Some(&d),
                 keys: None,
                 certificates: None,
+                keys_missing: false,
             },
             &t(0),
         );
@@ -353,6 +383,7 @@ mod tests {
             deployment: Some(&d),
             keys: None,
             certificates: None,
+            keys_missing: false,
         };
         let first = compute_status(&gb, &obs, &t(0));
         gb.status = Some(first.clone());
@@ -370,6 +401,7 @@ mod tests {
                 deployment: None,
                 keys: None,
                 certificates: None,
+                keys_missing: false,
             },
             &t(200),
         );

@@ -51,6 +51,21 @@ where
     }
 }
 
+/// The cluster, or why there is none. With `GENERALBOT_E2E_REQUIRED` set (CI sets it
+/// after bringing up its control plane), having none is a failure, not a skip.
+async fn cluster_or_skip() -> Option<Client> {
+    match cluster().await {
+        Ok(c) => Some(c),
+        Err(why) if std::env::var_os("GENERALBOT_E2E_REQUIRED").is_some() => {
+            panic!("GENERALBOT_E2E_REQUIRED is set but {why}")
+        }
+        Err(why) => {
+            skip("e2e_operator", &why);
+            None
+        }
+    }
+}
+
 /// The cluster, or why there is none.
 async fn cluster() -> Result<Client, String> {
     if std::env::var_os("KUBECONFIG").is_none() {
@@ -75,27 +90,48 @@ struct Run {
     ns: String,
     operator: Option<Child>,
     installed_crd: bool,
-    _logs: TempDir,
+    /// Where the operator serves `/metrics`.
+    metrics: std::net::SocketAddr,
+    logs: TempDir,
 }
 
 impl Drop for Run {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            // A failed run says what the operator was doing.
+            let log = std::fs::read_to_string(self.logs.0.join("operator.log")).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(60).collect();
+            note(&format!(
+                "e2e: last lines of the operator's log:\n{}",
+                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+            ));
+        }
         if let Some(mut child) = self.operator.take() {
             let _ = child.kill();
             let _ = child.wait();
         }
-        let client = self.client.clone();
         let ns = self.ns.clone();
         let crd = self.installed_crd;
-        // Drop cannot await: clean up on a runtime of its own.
+        // Drop cannot await, and the test's runtime may be unwinding: clean up on a
+        // runtime of its own, with a client of its own (a client is bound to the
+        // runtime that made it).
         let _ = std::thread::spawn(move || {
             let Ok(rt) = tokio::runtime::Runtime::new() else {
                 return;
             };
             rt.block_on(async move {
-                let _ = Api::<Namespace>::all(client.clone())
+                let Ok(client) = Client::try_default().await else {
+                    note(&format!(
+                        "e2e: could not clean up namespace {ns}: no client"
+                    ));
+                    return;
+                };
+                if let Err(e) = Api::<Namespace>::all(client.clone())
                     .delete(&ns, &DeleteParams::background())
-                    .await;
+                    .await
+                {
+                    note(&format!("e2e: could not delete namespace {ns}: {e}"));
+                }
                 if crd {
                     let _ = Api::<CustomResourceDefinition>::all(client)
                         .delete(GeneralBot::crd_name(), &DeleteParams::default())
@@ -151,6 +187,10 @@ async fn start(client: Client) -> Run {
 
     let logs = TempDir::new("gb-e2e-logs");
     let log = std::fs::File::create(logs.0.join("operator.log")).unwrap();
+    let metrics = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
     let child = Command::new(operator_bin())
         .args([
             "run",
@@ -159,7 +199,7 @@ async fn start(client: Client) -> Run {
             "--lease-namespace",
             &ns,
             "--metrics-addr",
-            "127.0.0.1:0",
+            &metrics.to_string(),
             "--lease-seconds",
             "6",
             // Rotation steps wait this long for a changed Secret to reach the pods;
@@ -177,7 +217,8 @@ async fn start(client: Client) -> Run {
         ns,
         operator: Some(child),
         installed_crd,
-        _logs: logs,
+        metrics,
+        logs,
     }
 }
 
@@ -215,14 +256,203 @@ fn condition(gb: &GeneralBot, type_: &str) -> Option<(String, String, String)> {
         .map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()))
 }
 
+/// Each ring's active key id, by ring.
+fn key_ids(gb: &GeneralBot) -> BTreeMap<String, String> {
+    gb.status
+        .iter()
+        .flat_map(|s| &s.key_rings)
+        .map(|r| (r.name.clone(), r.active_key_id.clone()))
+        .collect()
+}
+
+/// The operator's writes so far, summed over kinds, from its `/metrics`.
+fn writes(run: &Run) -> u64 {
+    use std::io::{Read, Write};
+    let mut conn = std::net::TcpStream::connect(run.metrics).unwrap();
+    conn.write_all(b"GET /metrics HTTP/1.0\r\nHost: operator\r\n\r\n")
+        .unwrap();
+    let mut text = String::new();
+    conn.read_to_string(&mut text).unwrap();
+    text.lines()
+        .filter(|l| l.starts_with("generalbot_operator_object_writes_total"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>() as u64
+}
+
+/// Watches every kind the operator writes, and the GeneralBots, for a minute from their
+/// current versions: a steady state sees no event, and the write counter stays flat.
+async fn steady_state(run: &Run) {
+    async fn quiet<K>(api: Api<K>, labels: Option<&str>) -> Vec<String>
+    where
+        K: kube::Resource<DynamicType = ()>
+            + Clone
+            + std::fmt::Debug
+            + serde::de::DeserializeOwned
+            + Send
+            + 'static,
+    {
+        use futures::StreamExt;
+        let mut lp = ListParams::default();
+        let mut wp = kube::api::WatchParams::default().timeout(60);
+        if let Some(l) = labels {
+            lp = lp.labels(l);
+            wp = wp.labels(l);
+        }
+        let version = api
+            .list_metadata(&lp)
+            .await
+            .unwrap()
+            .metadata
+            .resource_version
+            .unwrap_or_default();
+        let mut events = Vec::new();
+        let mut stream = api.watch(&wp, &version).await.unwrap().boxed();
+        while let Some(event) = stream.next().await {
+            match event.unwrap() {
+                kube::api::WatchEvent::Added(o)
+                | kube::api::WatchEvent::Modified(o)
+                | kube::api::WatchEvent::Deleted(o) => {
+                    // Who wrote last, to say whose write broke the steady state.
+                    let last = o
+                        .meta()
+                        .managed_fields
+                        .iter()
+                        .flatten()
+                        .max_by_key(|f| f.time.as_ref().map(|t| t.0))
+                        .map(|f| {
+                            format!(
+                                "{} {}",
+                                f.manager.clone().unwrap_or_default(),
+                                f.subresource.clone().unwrap_or_default()
+                            )
+                        })
+                        .unwrap_or_default();
+                    events.push(format!("{} {} by {last}", K::kind(&()), o.name_any()));
+                }
+                kube::api::WatchEvent::Bookmark(_) => {}
+                kube::api::WatchEvent::Error(e) => panic!("watch failed: {e:?}"),
+            }
+        }
+        events
+    }
+    let (c, ns) = (run.client.clone(), run.ns.as_str());
+    let managed = Some("app.kubernetes.io/managed-by=generalbot-operator");
+    let before = writes(run);
+    let (a, b, cc, d, e, f, g) = futures::join!(
+        quiet(Api::<Deployment>::namespaced(c.clone(), ns), managed),
+        quiet(Api::<Service>::namespaced(c.clone(), ns), managed),
+        quiet(Api::<ServiceAccount>::namespaced(c.clone(), ns), managed),
+        quiet(
+            Api::<PodDisruptionBudget>::namespaced(c.clone(), ns),
+            managed
+        ),
+        quiet(Api::<NetworkPolicy>::namespaced(c.clone(), ns), managed),
+        quiet(Api::<Secret>::namespaced(c.clone(), ns), managed),
+        quiet(Api::<GeneralBot>::namespaced(c.clone(), ns), None),
+    );
+    let seen: Vec<String> = [a, b, cc, d, e, f, g].concat();
+    let after = writes(run);
+    assert!(seen.is_empty(), "changes in a steady state: {seen:?}");
+    assert_eq!(before, after, "the operator wrote in a steady state");
+    note(&format!(
+        "e2e: steady state held for 60 s: 0 events, writes metric at {after}"
+    ));
+}
+
+/// Waits until the Deployment's rollout is complete and the PodDisruptionBudget has
+/// counted its healthy pods: after that, nothing but a write changes them.
+async fn settled(deployments: &Api<Deployment>, pdbs: &Api<PodDisruptionBudget>, name: &str) {
+    eventually("the rollout and the disruption budget to settle", || {
+        let (deployments, pdbs) = (deployments.clone(), pdbs.clone());
+        async move {
+            let d = deployments.get(name).await.ok()?;
+            let ds = d.status.as_ref()?;
+            let complete = ds.observed_generation == d.metadata.generation
+                && ds.conditions.iter().flatten().any(|c| {
+                    c.type_ == "Progressing"
+                        && c.reason.as_deref() == Some("NewReplicaSetAvailable")
+                })
+                && ds.available_replicas == d.spec.as_ref()?.replicas;
+            let p = pdbs.get(name).await.ok()?;
+            let ps = p.status.as_ref()?;
+            let counted = ps.observed_generation == p.metadata.generation
+                && ps.current_healthy == ds.available_replicas.unwrap_or(0)
+                && ps.current_healthy >= ps.desired_healthy;
+            (complete && counted).then_some(())
+        }
+    })
+    .await;
+    // The operator sees that last change and writes the status it implies.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+}
+
+/// The three policies: default deny both ways, ingress only from named peers on the
+/// named ports, egress only to DNS and the declared services, never to every address.
+async fn check_network_policies(np: &Api<NetworkPolicy>, bot: &str) {
+    let deny = np.get(&format!("{bot}-default-deny")).await.unwrap();
+    let spec = deny.spec.unwrap();
+    assert_eq!(
+        spec.policy_types.clone().unwrap_or_default(),
+        ["Ingress", "Egress"]
+    );
+    assert!(spec.ingress.unwrap_or_default().is_empty());
+    assert!(spec.egress.unwrap_or_default().is_empty());
+    let ingress = np
+        .get(&format!("{bot}-ingress"))
+        .await
+        .unwrap()
+        .spec
+        .unwrap();
+    for rule in ingress.ingress.unwrap_or_default() {
+        assert!(
+            !rule.from.unwrap_or_default().is_empty(),
+            "an ingress rule with no peer allows everyone"
+        );
+        assert!(
+            !rule.ports.unwrap_or_default().is_empty(),
+            "an ingress rule with no port"
+        );
+    }
+    let egress = np
+        .get(&format!("{bot}-egress"))
+        .await
+        .unwrap()
+        .spec
+        .unwrap();
+    let rules = egress.egress.unwrap_or_default();
+    assert!(!rules.is_empty(), "no egress at all (not even DNS)");
+    let mut ports = Vec::new();
+    for rule in rules {
+        let to = rule.to.unwrap_or_default();
+        assert!(
+            !to.is_empty(),
+            "an egress rule with no peer allows every address"
+        );
+        for peer in &to {
+            if let Some(block) = &peer.ip_block {
+                assert!(
+                    block.cidr != "0.0.0.0/0" && block.cidr != "::/0",
+                    "{block:?}"
+                );
+            }
+        }
+        let rule_ports = rule.ports.unwrap_or_default();
+        assert!(!rule_ports.is_empty(), "an egress rule with no port");
+        ports.extend(rule_ports.into_iter().filter_map(|p| p.port));
+    }
+    use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+    for want in [53, 5432, 443] {
+        assert!(
+            ports.contains(&IntOrString::Int(want)),
+            "egress lacks port {want}: {ports:?}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn e2e_operator_reconciles_examples_bad_input_and_deletion() {
-    let client = match cluster().await {
-        Ok(c) => c,
-        Err(why) => {
-            skip("e2e_operator", &why);
-            return;
-        }
+    let Some(client) = cluster_or_skip().await else {
+        return;
     };
     let run = start(client.clone()).await;
     let ns = run.ns.as_str();
@@ -326,19 +556,47 @@ async fn e2e_operator_reconciles_examples_bad_input_and_deletion() {
     ));
     assert_ne!(reason, "InvalidSpec");
 
-    // Steady state: with nothing changing, the operator writes nothing.
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    let versions = |d: &Deployment, g: &GeneralBot| (d.resource_version(), g.resource_version());
-    let before = versions(
-        &deployments.get("support-bot").await.unwrap(),
-        &bots.get("support-bot").await.unwrap(),
+    // Ready once the simulated node runs both pods.
+    eventually("Ready=True", || {
+        let bots = bots.clone();
+        async move {
+            let gb = bots.get("support-bot").await.ok()?;
+            condition(&gb, "Ready").filter(|(s, _, _)| s == "True")
+        }
+    })
+    .await;
+
+    // Status from the first reconcile: rings and certificates are there at once.
+    let gb = bots.get("support-bot").await.unwrap();
+    let st = gb.status.clone().unwrap();
+    assert_eq!(st.key_rings.len(), 4, "{:?}", st.key_rings);
+    assert_eq!(st.certificates.len(), 3, "{:?}", st.certificates);
+    assert_eq!(
+        condition(&gb, "KeysReady").map(|c| c.0),
+        Some("True".to_owned())
     );
-    tokio::time::sleep(Duration::from_secs(8)).await;
-    let after = versions(
-        &deployments.get("support-bot").await.unwrap(),
-        &bots.get("support-bot").await.unwrap(),
-    );
-    assert_eq!(before, after, "the operator wrote in a steady state");
+
+    // The NetworkPolicies say what the README promises.
+    check_network_policies(&np, "support-bot").await;
+
+    // Steady state: once the cluster's own controllers have settled (the Deployment's
+    // rollout finished, the disruption budget counted its pods), for a minute no owned
+    // object and no GeneralBot changes, and the operator's write counter stays flat.
+    settled(&deployments, &pdb, "support-bot").await;
+    steady_state(&run).await;
+
+    // A deleted child comes back.
+    svc.delete("support-bot", &DeleteParams::default())
+        .await
+        .unwrap();
+    eventually("the deleted Service to come back", || {
+        let svc = svc.clone();
+        async move {
+            let s = svc.get_opt("support-bot").await.ok()??;
+            s.metadata.deletion_timestamp.is_none().then_some(())
+        }
+    })
+    .await;
 
     // A hand edit of a field the operator owns is put back.
     deployments
@@ -357,6 +615,34 @@ async fn e2e_operator_reconciles_examples_bad_input_and_deletion() {
         async move {
             let d = deployments.get("support-bot").await.ok()?;
             (d.spec?.replicas == Some(2)).then_some(())
+        }
+    })
+    .await;
+
+    // A hardening field removed by hand comes back.
+    deployments
+        .patch(
+            "support-bot",
+            &PatchParams::default(),
+            &Patch::Json::<()>(
+                serde_json::from_value(serde_json::json!([
+                    {"op": "remove", "path": "/spec/template/spec/containers/0/securityContext/allowPrivilegeEscalation"},
+                    {"op": "remove", "path": "/spec/template/spec/automountServiceAccountToken"}
+                ]))
+                .unwrap(),
+            ),
+        )
+        .await
+        .unwrap();
+    eventually("the removed hardening fields to come back", || {
+        let deployments = deployments.clone();
+        async move {
+            let d = deployments.get("support-bot").await.ok()?;
+            let pod = d.spec?.template.spec?;
+            let sc = pod.containers.first()?.security_context.clone()?;
+            (sc.allow_privilege_escalation == Some(false)
+                && pod.automount_service_account_token == Some(false))
+            .then_some(())
         }
     })
     .await;
@@ -462,19 +748,67 @@ async fn e2e_operator_reconciles_examples_bad_input_and_deletion() {
     })
     .await;
 
-    // Deleting a GeneralBot removes what it owns.
+    // Deleting a GeneralBot removes what it owns, and keeps (policy Retain, the
+    // default) the keys and the CA that its data needs.
+    let rings_before = key_ids(&bots.get("support-bot").await.unwrap());
     bots.delete("support-bot", &DeleteParams::foreground())
         .await
         .unwrap();
     eventually("the children to be garbage collected", || {
-        let (deployments, svc, secrets) = (deployments.clone(), svc.clone(), secrets.clone());
+        let (deployments, svc, bots) = (deployments.clone(), svc.clone(), bots.clone());
         async move {
             let gone = deployments.get_opt("support-bot").await.ok()?.is_none()
                 && svc.get_opt("support-bot").await.ok()?.is_none()
-                && secrets.get_opt("support-bot-keys").await.ok()?.is_none();
+                && bots.get_opt("support-bot").await.ok()?.is_none();
             gone.then_some(())
         }
     })
     .await;
+    for kept in ["support-bot-keys", "support-bot-ca-root", "support-bot-ca"] {
+        let s = secrets.get(kept).await.unwrap();
+        assert!(
+            s.owner_references().is_empty(),
+            "{kept} has an owner reference the garbage collector would follow"
+        );
+    }
+
+    // Created again with the same name, it adopts the kept keys: same key ids.
+    bots.create(&PostParams::default(), &example("minimal.yaml", ns))
+        .await
+        .unwrap();
+    let adopted = eventually("the new GeneralBot to report its rings", || {
+        let bots = bots.clone();
+        async move {
+            let gb = bots.get("support-bot").await.ok()?;
+            (gb.status.as_ref()?.key_rings.len() == 4).then_some(gb)
+        }
+    })
+    .await;
+    assert_eq!(
+        key_ids(&adopted),
+        rings_before,
+        "the kept keys were adopted"
+    );
+
+    // A lost key Secret is reported, never silently replaced by fresh keys.
+    secrets
+        .delete("support-bot-keys", &DeleteParams::default())
+        .await
+        .unwrap();
+    let (_, _, message) = eventually("KeysMissing", || {
+        let bots = bots.clone();
+        async move {
+            let gb = bots.get("support-bot").await.ok()?;
+            condition(&gb, "KeysReady").filter(|(s, r, _)| s == "False" && r == "KeysMissing")
+        }
+    })
+    .await;
+    assert!(message.contains("accept-key-loss"), "{message}");
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert!(
+        secrets.get_opt("support-bot-keys").await.unwrap().is_none(),
+        "fresh keys were made in place of the lost ones"
+    );
+
     drop(run);
 }

@@ -28,6 +28,10 @@ fn chart() -> PathBuf {
     root().join("charts/generalbot-operator")
 }
 
+/// The API server's address, which the chart requires (it never defaults to every
+/// address); a real install finds it in the cluster.
+const API_SERVER: [&str; 2] = ["--set", "apiServer.cidrs={10.96.0.1/32}"];
+
 fn template(helm: &PathBuf, extra: &[&str], dir: &TempDir) -> PathBuf {
     let (ok, out) = run(Command::new(helm)
         .args([
@@ -38,6 +42,7 @@ fn template(helm: &PathBuf, extra: &[&str], dir: &TempDir) -> PathBuf {
             "--include-crds",
         ])
         .arg(chart())
+        .args(API_SERVER)
         .args(extra));
     assert!(ok, "helm template failed:\n{out}");
     let file = dir.0.join("chart.yaml");
@@ -48,8 +53,39 @@ fn template(helm: &PathBuf, extra: &[&str], dir: &TempDir) -> PathBuf {
 #[test]
 fn chart_lints() {
     let Some(helm) = helm() else { return };
-    let (ok, out) = run(Command::new(helm).arg("lint").arg("--strict").arg(chart()));
+    let (ok, out) = run(Command::new(&helm)
+        .arg("lint")
+        .arg("--strict")
+        .arg(chart())
+        .args(API_SERVER));
     assert!(ok, "{out}");
+}
+
+#[test]
+fn the_chart_never_lets_the_operator_reach_every_address() {
+    let Some(helm) = helm() else { return };
+    // Offline, with no address given, the chart refuses and says what to set.
+    let (ok, out) = run(Command::new(&helm)
+        .args(["template", "gb", "--namespace", "generalbot-system"])
+        .arg(chart()));
+    assert!(!ok, "rendered with no API server address:\n{out}");
+    assert!(out.contains("apiServer.cidrs"), "{out}");
+    let dir = TempDir::new("gb-helm-egress");
+    let text = std::fs::read_to_string(template(&helm, &[], &dir)).unwrap();
+    assert!(!text.contains("0.0.0.0/0"), "{text}");
+    assert!(text.contains("10.96.0.1/32"), "{text}");
+}
+
+#[test]
+fn the_operator_may_update_finalizers_for_owner_references_that_block_deletion() {
+    let Some(helm) = helm() else { return };
+    let dir = TempDir::new("gb-helm-finalizers");
+    let text = std::fs::read_to_string(template(&helm, &[], &dir)).unwrap();
+    let rule = text
+        .split("- apiGroups:")
+        .find(|rule| rule.contains("generalbots/finalizers"))
+        .expect("a rule for generalbots/finalizers");
+    assert!(rule.contains("\"update\""), "{rule}");
 }
 
 #[test]

@@ -108,6 +108,23 @@ pub struct KeysSpec {
     #[serde(default = "default_hmac_days")]
     #[schemars(range(min = 1, max = 3650))]
     pub hmac_rotation_days: u32,
+    /// What happens to the key and CA Secrets when this GeneralBot is deleted. `Retain`
+    /// (the default, like a PersistentVolume's reclaim policy) keeps them, because the
+    /// data they encrypt lives in services the operator does not own; a GeneralBot
+    /// created again with the same name adopts them. `Delete` lets the garbage
+    /// collector remove them with the GeneralBot.
+    #[serde(default)]
+    pub deletion_policy: KeysDeletionPolicy,
+}
+
+/// What happens to the key and CA Secrets when their GeneralBot is deleted.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum KeysDeletionPolicy {
+    /// Keep them (no owner reference the garbage collector follows).
+    #[default]
+    Retain,
+    /// Delete them with the GeneralBot.
+    Delete,
 }
 
 impl Default for KeysSpec {
@@ -118,6 +135,7 @@ impl Default for KeysSpec {
             data_key_rotation_days: default_data_days(),
             field_key_rotation_days: default_data_days(),
             hmac_rotation_days: default_hmac_days(),
+            deletion_policy: KeysDeletionPolicy::default(),
         }
     }
 }

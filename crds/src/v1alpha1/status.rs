@@ -26,6 +26,10 @@ pub struct GeneralBotStatus {
     /// Every key ring of this bot.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub key_rings: Vec<KeyRingStatus>,
+    /// The value of the `generalbots.io/accept-key-loss` annotation the operator last
+    /// honoured: it replaced a lost key Secret with fresh keys once for that value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accepted_key_loss: Option<String>,
 }
 
 /// One certificate.

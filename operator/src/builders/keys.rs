@@ -8,7 +8,7 @@ use k8s_openapi::api::core::v1::Secret;
 use zeroize::Zeroize;
 
 use super::BuildContext;
-use super::meta::object_meta;
+use super::meta::kept_meta;
 use crate::Result;
 use crate::keyrings::{DEFAULT_PROPAGATION, plan, ring_specs};
 
@@ -43,7 +43,7 @@ impl std::fmt::Debug for GeneratedSecret {
 /// Builds the key-ring Secret with a fresh key in each ring, created at `now`.
 pub fn key_secret(ctx: &BuildContext<'_>, now: Timestamp) -> Result<GeneratedSecret> {
     let mut secret = Secret {
-        metadata: object_meta(ctx, key_secret_name(ctx.name)),
+        metadata: kept_meta(ctx, key_secret_name(ctx.name)),
         type_: Some("Opaque".to_owned()),
         ..Secret::default()
     };

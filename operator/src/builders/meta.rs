@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use generalbot_crds::GeneralBot;
 use generalbot_crds::contract::labels;
+use generalbot_crds::v1alpha1::KeysDeletionPolicy;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use kube::Resource;
 
@@ -47,6 +48,26 @@ pub fn owner_reference(gb: &GeneralBot) -> OwnerReference {
             .unwrap_or_else(|| OWNER_PLACEHOLDER_UID.to_owned()),
         controller: Some(true),
         block_owner_deletion: Some(true),
+    }
+}
+
+/// The owner references of a Secret whose loss would lose data (key rings, CA): the
+/// controller reference when the keys' deletion policy is `Delete`, none under `Retain`,
+/// so the garbage collector keeps it when the GeneralBot goes.
+pub fn kept_owner_references(gb: &GeneralBot) -> Vec<OwnerReference> {
+    match gb.spec.security.keys.deletion_policy {
+        KeysDeletionPolicy::Delete => vec![owner_reference(gb)],
+        KeysDeletionPolicy::Retain => Vec::new(),
+    }
+}
+
+/// Metadata of a Secret whose loss would lose data (key rings, CA): labelled like an
+/// owned object, owned only as [`kept_owner_references`] says.
+pub fn kept_meta(ctx: &BuildContext<'_>, name: impl Into<String>) -> ObjectMeta {
+    let refs = kept_owner_references(ctx.gb);
+    ObjectMeta {
+        owner_references: (!refs.is_empty()).then_some(refs),
+        ..object_meta(ctx, name)
     }
 }
 

@@ -13,7 +13,10 @@ mod services;
 
 pub use deployment::deployment;
 pub use keys::{GeneratedSecret, key_secret, key_secret_name};
-pub use meta::{OWNER_PLACEHOLDER_UID, object_meta, owner_reference, selector_labels};
+pub use meta::{
+    OWNER_PLACEHOLDER_UID, kept_meta, kept_owner_references, object_meta, owner_reference,
+    selector_labels,
+};
 pub use network_policy::network_policies;
 pub use pdb::pod_disruption_budget;
 pub use service::service;

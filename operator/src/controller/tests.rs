@@ -11,7 +11,7 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::client::Body;
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::watcher;
-use kube::{Client, Resource};
+use kube::{Client, Resource, ResourceExt};
 use serde_json::{Value, json};
 
 use super::*;
@@ -77,13 +77,31 @@ fn settled_stores(gb: &GeneralBot) -> Stores {
         cached_secrets.push(s);
     }
     Stores {
-        service_accounts: store_of(vec![d.service_account]),
-        deployments: store_of(vec![deployment]),
-        services: store_of(vec![service]),
-        pdbs: store_of(vec![d.pod_disruption_budget]),
-        network_policies: store_of(d.network_policies),
+        service_accounts: store_of(vec![applied(&d.service_account, d.service_account.clone())]),
+        deployments: store_of(vec![applied(&d.deployment, deployment)]),
+        services: store_of(vec![applied(&d.service, service)]),
+        pdbs: store_of(vec![applied(
+            &d.pod_disruption_budget,
+            d.pod_disruption_budget.clone(),
+        )]),
+        network_policies: store_of(
+            d.network_policies
+                .iter()
+                .map(|p| applied(p, p.clone()))
+                .collect(),
+        ),
         secrets: store_of(cached_secrets),
     }
+}
+
+/// `live` as the operator's last apply of `desired` left it: with the hash it recorded.
+fn applied<K: Resource + serde::Serialize>(desired: &K, mut live: K) -> K {
+    let hash = crate::apply::hash_of(&serde_json::to_value(desired).unwrap());
+    live.meta_mut()
+        .annotations
+        .get_or_insert_with(BTreeMap::new)
+        .insert(crate::apply::DESIRED_HASH.to_owned(), hash);
+    live
 }
 
 /// The status the last reconcile wrote for a settled bot.
@@ -107,13 +125,15 @@ fn settled_status(
             user_ca: None,
         },
     );
+    let keys = crate::keyrings::recorded(full_key_secret(gb).annotations());
     compute_status(
         gb,
         &Observed {
             problems: &[],
             deployment: Some(deployment),
-            keys: None,
+            keys: keys.as_ref(),
             certificates: Some(&certs),
+            keys_missing: false,
         },
         &t(-3600),
     )
@@ -152,6 +172,11 @@ fn issue_cert_secrets(gb: &GeneralBot) -> Vec<Secret> {
 /// The key Secret as created an hour before `t(0)` (before any force annotation), with
 /// its data.
 fn full_key_secret(gb: &GeneralBot) -> Secret {
+    static MADE: std::sync::OnceLock<Secret> = std::sync::OnceLock::new();
+    MADE.get_or_init(|| make_key_secret(gb)).clone()
+}
+
+fn make_key_secret(gb: &GeneralBot) -> Secret {
     let mut gb = gb.clone();
     gb.metadata.annotations = None;
     let ctx = crate::builders::BuildContext::new(&gb).unwrap();
@@ -191,6 +216,11 @@ async fn reconcile_against_mock(
     let (service, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
     let client = Client::new(service, "default");
     let seen = Arc::new(Mutex::new(Vec::new()));
+    let keys_exist = stores
+        .secrets
+        .state()
+        .iter()
+        .any(|s| s.metadata.name.as_deref() == Some("bot-keys"));
     let gb_json = serde_json::to_value(&gb).unwrap();
     let gb_for_keys = gb.clone();
     let log = seen.clone();
@@ -213,6 +243,10 @@ async fn reconcile_against_mock(
                 body: body.clone(),
             });
             let response = match (method, path.as_str()) {
+                (Method::GET, p) if p.ends_with("/secrets/bot-keys") && !keys_exist => respond(
+                    StatusCode::NOT_FOUND,
+                    &json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound", "code": 404, "message": "secrets \"bot-keys\" not found"}),
+                ),
                 (Method::GET, p) if p.ends_with("/secrets/bot-keys") => respond(
                     StatusCode::OK,
                     &serde_json::to_value(full_key_secret(&gb_for_keys)).unwrap(),

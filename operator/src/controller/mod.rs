@@ -1,0 +1,489 @@
+//! The controller: watches GeneralBots and every object they own, and reconciles each
+//! GeneralBot into its children and its status.
+//!
+//! A reconcile checks the spec first and applies nothing when it is wrong (the status
+//! says what to fix), so a bad resource is never half-applied. Owned objects are read
+//! from watch caches and written only when they drift, so an unchanged GeneralBot costs
+//! no write. Deletion needs no finalizer: every child carries a controller owner
+//! reference and the garbage collector removes it with its GeneralBot, except the key
+//! and CA Secrets, which are kept unless the keys' deletion policy says `Delete`.
+//!
+//! Layout: [`keys`] handles the key-ring Secret, [`cert_secrets`] the certificate Secrets,
+//! [`run`] the watches, leader election and the controller loop.
+
+mod cert_secrets;
+mod keys;
+mod run;
+
+pub use keys::ACCEPT_KEY_LOSS;
+pub use run::{RunConfig, RunError, run};
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fmt::Debug;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use generalbot_crds::contract::labels;
+use generalbot_crds::{GeneralBot, GeneralBotStatus};
+use jiff::{SignedDuration, Timestamp};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{Secret, Service, ServiceAccount};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::api::{Patch, PatchParams};
+use kube::runtime::controller::Action;
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::{Api, Client, Resource, ResourceExt};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::apply::{FIELD_MANAGER, Outcome, apply_if_drifted, cached};
+use crate::builders::{self, key_secret_name};
+use crate::keyrings::DEFAULT_PROPAGATION;
+use crate::metrics::{Metrics, WriteLabels};
+use crate::status::{Observed, compute_status, find, reasons, types};
+use crate::validate::{FoundSecret, check_secrets, check_spec, secret_needs};
+use crate::{Error, Result};
+
+/// The longest an unchanged GeneralBot goes without being looked at again, to catch what
+/// no watch reports (a referenced Secret edited). Clock-driven steps (a renewal, a
+/// ring's next step) wake it at their own time.
+pub const RESYNC: Duration = Duration::from_secs(3600);
+/// How soon a GeneralBot with a spec problem is looked at again (a missing Secret may
+/// have been created since).
+pub const INVALID_RETRY: Duration = Duration::from_secs(30);
+/// First delay of the per-object error backoff; each failure doubles it.
+pub const BACKOFF_BASE: Duration = Duration::from_secs(2);
+/// Longest delay of the per-object error backoff.
+pub const BACKOFF_MAX: Duration = Duration::from_secs(300);
+
+/// Watch caches of everything GeneralBots own.
+#[derive(Clone)]
+pub struct Stores {
+    /// ServiceAccounts.
+    pub service_accounts: Store<ServiceAccount>,
+    /// Deployments.
+    pub deployments: Store<Deployment>,
+    /// Services.
+    pub services: Store<Service>,
+    /// PodDisruptionBudgets.
+    pub pdbs: Store<PodDisruptionBudget>,
+    /// NetworkPolicies.
+    pub network_policies: Store<NetworkPolicy>,
+    /// Secrets the operator generated, metadata only: key material is dropped from the
+    /// cache as it arrives.
+    pub secrets: Store<Secret>,
+}
+
+impl Stores {
+    /// Waits until every cache has its first full list.
+    pub async fn wait_ready(&self) {
+        let _ = futures::join!(
+            self.service_accounts.wait_until_ready(),
+            self.deployments.wait_until_ready(),
+            self.services.wait_until_ready(),
+            self.pdbs.wait_until_ready(),
+            self.network_policies.wait_until_ready(),
+            self.secrets.wait_until_ready(),
+        );
+    }
+}
+
+/// A clock, injectable so tests can drive time.
+pub type Clock = Arc<dyn Fn() -> Timestamp + Send + Sync>;
+
+/// What every reconcile shares.
+pub struct Context {
+    /// The API client.
+    pub client: Client,
+    /// Publishes Events on GeneralBots.
+    pub recorder: Recorder,
+    /// Operator metrics.
+    pub metrics: Metrics,
+    /// Watch caches of owned objects.
+    pub stores: Stores,
+    /// Consecutive failures per GeneralBot, for the exponential backoff.
+    pub failures: Mutex<HashMap<ObjectRef<GeneralBot>, u32>>,
+    /// The time.
+    pub clock: Clock,
+    /// How long a changed Secret takes to reach every pod and be reloaded.
+    pub propagation: SignedDuration,
+    /// Bounds the CPU-heavy work (key generation, signing) running at once on the
+    /// blocking pool, so a burst of new GeneralBots never starves the async workers
+    /// that renew the lease and serve the watches.
+    pub cpu_slots: Arc<tokio::sync::Semaphore>,
+}
+
+impl Context {
+    /// A context with the system clock.
+    pub fn new(client: Client, stores: Stores, metrics: Metrics, identity: &str) -> Self {
+        let reporter = Reporter {
+            controller: labels::MANAGER.to_owned(),
+            instance: Some(identity.to_owned()),
+        };
+        Self {
+            recorder: Recorder::new(client.clone(), reporter),
+            client,
+            metrics,
+            stores,
+            failures: Mutex::new(HashMap::new()),
+            clock: Arc::new(Timestamp::now),
+            propagation: DEFAULT_PROPAGATION,
+            cpu_slots: Arc::new(tokio::sync::Semaphore::new(cpu_slots())),
+        }
+    }
+
+    /// Runs CPU-heavy `work` on the blocking pool, at most [`cpu_slots`] at once.
+    pub async fn cpu<T, F>(&self, work: F) -> Result<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let _permit = self
+            .cpu_slots
+            .acquire()
+            .await
+            .map_err(|e| Error::Blocking(e.to_string()))?;
+        tokio::task::spawn_blocking(work)
+            .await
+            .map_err(|e| Error::Blocking(e.to_string()))
+    }
+
+    async fn publish(&self, gb: &GeneralBot, type_: EventType, reason: &str, note: String) {
+        let event = Event {
+            type_,
+            reason: reason.to_owned(),
+            note: Some(note),
+            action: "Reconcile".to_owned(),
+            secondary: None,
+        };
+        record_writes(self, "Event", 1);
+        if let Err(e) = self.recorder.publish(&event, &gb.object_ref(&())).await {
+            tracing::warn!(error = %e, reason, "publishing an event failed");
+        }
+    }
+}
+
+/// How many CPU-heavy tasks may run at once: the cores this process may use.
+pub fn cpu_slots() -> usize {
+    std::thread::available_parallelism().map_or(2, std::num::NonZero::get)
+}
+
+/// Reconciles one GeneralBot: a span, a timer, then [`apply`].
+pub async fn reconcile(gb: Arc<GeneralBot>, ctx: Arc<Context>) -> Result<Action> {
+    let span = tracing::info_span!(
+        "reconcile",
+        namespace = gb.namespace().unwrap_or_default(),
+        name = gb.name_any()
+    );
+    ctx.metrics.reconciles.inc();
+    let started = Instant::now();
+    let result = tracing::Instrument::instrument(apply(&gb, &ctx), span).await;
+    ctx.metrics
+        .observe(started.elapsed(), result.as_ref().err());
+    if let (Ok(_), Ok(mut failures)) = (&result, ctx.failures.lock()) {
+        failures.remove(&ObjectRef::from(gb.as_ref()));
+    }
+    result
+}
+
+/// After a failed reconcile: retry that GeneralBot alone, later each time it fails again
+/// (2 s, 4 s, 8 s, … up to 5 minutes). Others are not held up.
+pub fn error_policy(gb: Arc<GeneralBot>, error: &Error, ctx: Arc<Context>) -> Action {
+    let failures = ctx
+        .failures
+        .lock()
+        .map(|mut f| {
+            let n = f.entry(ObjectRef::from(gb.as_ref())).or_insert(0);
+            *n = n.saturating_add(1);
+            *n
+        })
+        .unwrap_or(1);
+    let delay = backoff(failures);
+    tracing::warn!(
+        namespace = gb.namespace().unwrap_or_default(),
+        name = gb.name_any(),
+        error = %error,
+        failures,
+        retry_in_seconds = delay.as_secs(),
+        "reconcile failed"
+    );
+    Action::requeue(delay)
+}
+
+/// Delay after `failures` consecutive failures.
+pub fn backoff(failures: u32) -> Duration {
+    let exp = failures.saturating_sub(1).min(16);
+    BACKOFF_BASE.saturating_mul(1u32 << exp).min(BACKOFF_MAX)
+}
+
+async fn apply(gb: &GeneralBot, ctx: &Context) -> Result<Action> {
+    // Being deleted: the garbage collector is removing the children; re-creating them
+    // would fight it. Nothing to do until it is gone.
+    if gb.metadata.deletion_timestamp.is_some() {
+        return Ok(Action::await_change());
+    }
+    let namespace = gb
+        .namespace()
+        .ok_or(Error::MissingMetadata("metadata.namespace"))?;
+    ctx.stores.wait_ready().await;
+    let now = Time((ctx.clock)());
+
+    let mut problems = check_spec(gb);
+    let needs = secret_needs(gb);
+    let found = read_secrets(
+        &ctx.client,
+        &namespace,
+        needs.iter().map(|n| n.name.as_str()),
+    )
+    .await?;
+    problems.extend(check_secrets(&namespace, &needs, &found));
+    if !problems.is_empty() {
+        let status = compute_status(
+            gb,
+            &Observed {
+                problems: &problems,
+                ..Observed::default()
+            },
+            &now,
+        );
+        publish_ready_change(ctx, gb, &status).await;
+        patch_status(ctx, gb, status).await?;
+        return Ok(Action::requeue(INVALID_RETRY));
+    }
+
+    let desired = builders::desired(gb)?;
+    let mut written = Vec::new();
+    let keys = keys::rotate_keys(ctx, gb, &namespace, now.0).await?;
+    record_writes(ctx, "Secret", keys.writes);
+    if keys.missing {
+        // Apply nothing that could start a bot server with keys that cannot read its
+        // data; the status says how to restore the Secret or accept the loss.
+        let status = compute_status(
+            gb,
+            &Observed {
+                keys_missing: true,
+                ..Observed::default()
+            },
+            &now,
+        );
+        publish_ready_change(ctx, gb, &status).await;
+        patch_status(ctx, gb, status).await?;
+        return Ok(Action::requeue(INVALID_RETRY));
+    }
+    if keys.created {
+        written.push(format!(
+            "created Secret {}",
+            key_secret_name(&gb.name_any())
+        ));
+    }
+    if let Some(value) = &keys.replaced_lost {
+        ctx.publish(
+            gb,
+            EventType::Warning,
+            "KeysReplaced",
+            format!(
+                "the lost key Secret was replaced by fresh keys, as {ACCEPT_KEY_LOSS}={value} asks; data encrypted under the lost keys cannot be read"
+            ),
+        )
+        .await;
+    }
+    for (ring, what) in &keys.done {
+        ctx.publish(
+            gb,
+            EventType::Normal,
+            "KeyRotation",
+            format!("key ring {ring}: {what}"),
+        )
+        .await;
+    }
+    let certs = cert_secrets::reconcile_certs(ctx, gb, &namespace, now.0).await?;
+    record_writes(ctx, "Secret", certs.writes);
+    for what in &certs.done {
+        ctx.publish(gb, EventType::Normal, "Certificates", what.clone())
+            .await;
+    }
+    let client = &ctx.client;
+    let s = &ctx.stores;
+    let mut outcomes = vec![
+        apply_one(
+            client,
+            &namespace,
+            &s.service_accounts,
+            &desired.service_account,
+        )
+        .await?,
+        apply_one(client, &namespace, &s.services, &desired.service).await?,
+        apply_one(client, &namespace, &s.deployments, &desired.deployment).await?,
+        apply_one(client, &namespace, &s.pdbs, &desired.pod_disruption_budget).await?,
+    ];
+    for policy in &desired.network_policies {
+        outcomes.push(apply_one(client, &namespace, &s.network_policies, policy).await?);
+    }
+    for (kind, name, outcome) in outcomes {
+        let verb = match outcome {
+            Outcome::Unchanged => continue,
+            Outcome::Created => "created",
+            Outcome::Updated => "updated",
+        };
+        record_writes(ctx, &kind, 1);
+        written.push(format!("{verb} {kind} {name}"));
+    }
+    if !written.is_empty() {
+        tracing::info!(changes = %written.join(", "), "applied");
+        ctx.publish(gb, EventType::Normal, "Applied", written.join(", "))
+            .await;
+    }
+
+    let deployment = cached(&s.deployments, &desired.deployment);
+    let mut status = compute_status(
+        gb,
+        &Observed {
+            problems: &[],
+            deployment: deployment.as_deref(),
+            keys: keys.observed.as_ref(),
+            certificates: Some(&certs.status),
+            keys_missing: false,
+        },
+        &now,
+    );
+    if let Some(value) = keys.replaced_lost {
+        status.accepted_key_loss = Some(value);
+    }
+    if let Some(k) = &keys.observed {
+        ctx.metrics.record_key_ages(gb, &k.rings, now.0);
+    }
+    ctx.metrics.record_cert_expiry(gb, &certs.status, now.0);
+    publish_ready_change(ctx, gb, &status).await;
+    patch_status(ctx, gb, status).await?;
+    let next = [keys.next, certs.next].into_iter().flatten().min();
+    Ok(Action::requeue(wake_after(next, now.0)))
+}
+
+/// How long to sleep until `next` (at least a second), or [`RESYNC`] when nothing is due.
+pub fn wake_after(next: Option<Timestamp>, now: Timestamp) -> Duration {
+    next.map(|t| t.duration_since(now)).map_or(RESYNC, |d| {
+        d.unsigned_abs().clamp(Duration::from_secs(1), RESYNC)
+    })
+}
+
+/// Publishes an Event when the `Ready` condition changes status or reason (or message,
+/// for a spec problem, so each new problem is announced once).
+async fn publish_ready_change(ctx: &Context, gb: &GeneralBot, status: &GeneralBotStatus) {
+    let ready = |st: Option<&GeneralBotStatus>| {
+        st.and_then(|st| find(st, types::READY))
+            .map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()))
+    };
+    let before = ready(gb.status.as_ref());
+    let Some((state, reason, message)) = ready(Some(status)) else {
+        return;
+    };
+    let changed = match &before {
+        None => true,
+        Some((s, r, m)) => {
+            s != &state || r != &reason || (reason == reasons::INVALID_SPEC && m != &message)
+        }
+    };
+    if changed {
+        let kind = if state == "True" {
+            EventType::Normal
+        } else {
+            EventType::Warning
+        };
+        ctx.publish(gb, kind, &reason, message).await;
+    }
+}
+
+/// Counts `n` writes of `kind` in the writes metric.
+fn record_writes(ctx: &Context, kind: &str, n: u32) {
+    if n > 0 {
+        ctx.metrics
+            .writes
+            .get_or_create(&WriteLabels {
+                kind: kind.to_owned(),
+            })
+            .inc_by(u64::from(n));
+    }
+}
+
+async fn apply_one<K>(
+    client: &Client,
+    namespace: &str,
+    store: &Store<K>,
+    desired: &K,
+) -> Result<(String, String, Outcome)>
+where
+    K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + Debug
+        + Serialize
+        + DeserializeOwned
+        + 'static,
+{
+    let api: Api<K> = Api::namespaced(client.clone(), namespace);
+    let outcome = apply_if_drifted(&api, store, desired).await?;
+    Ok((K::kind(&()).into_owned(), desired.name_any(), outcome))
+}
+
+/// Reads the key names (never the values) of the Secrets the spec refers to.
+async fn read_secrets<'a>(
+    client: &Client,
+    namespace: &str,
+    names: impl Iterator<Item = &'a str>,
+) -> Result<BTreeMap<String, FoundSecret>> {
+    let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
+    let mut found = BTreeMap::new();
+    for name in names.collect::<BTreeSet<_>>() {
+        let secret = api
+            .get_opt(name)
+            .await
+            .map_err(|source| Error::ReadSecret {
+                namespace: namespace.to_owned(),
+                name: name.to_owned(),
+                source: Box::new(source),
+            })?;
+        let entry = match secret {
+            None => FoundSecret::Missing,
+            Some(s) => {
+                let mut keys: BTreeSet<String> =
+                    s.data.into_iter().flat_map(|d| d.into_keys()).collect();
+                keys.extend(s.string_data.into_iter().flat_map(|d| d.into_keys()));
+                FoundSecret::Keys(keys)
+            }
+        };
+        found.insert(name.to_owned(), entry);
+    }
+    Ok(found)
+}
+
+async fn patch_status(ctx: &Context, gb: &GeneralBot, status: GeneralBotStatus) -> Result<()> {
+    if gb.status.as_ref() == Some(&status) {
+        return Ok(());
+    }
+    let namespace = gb.namespace().unwrap_or_default();
+    let name = gb.name_any();
+    let api: Api<GeneralBot> = Api::namespaced(ctx.client.clone(), &namespace);
+    let patch = serde_json::json!({
+        "apiVersion": GeneralBot::api_version(&()),
+        "kind": GeneralBot::kind(&()),
+        "status": status,
+    });
+    record_writes(ctx, "GeneralBotStatus", 1);
+    api.patch_status(
+        &name,
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(&patch),
+    )
+    .await
+    .map_err(|source| Error::PatchStatus {
+        namespace,
+        name,
+        source: Box::new(source),
+    })?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

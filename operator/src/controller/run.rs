@@ -1,0 +1,229 @@
+//! `generalbot-operator run`: the metrics server, leader election, the watch caches of
+//! owned objects and the controller loop, until a signal or lost leadership.
+
+use std::fmt::Debug;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use futures::{Stream, StreamExt};
+use generalbot_crds::GeneralBot;
+use generalbot_crds::contract::labels;
+use jiff::SignedDuration;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{Secret, Service, ServiceAccount};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use kube::runtime::controller::Controller;
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Api, Client, Resource, ResourceExt};
+use prometheus_client::registry::Registry;
+use serde::de::DeserializeOwned;
+
+use super::{Context, Stores, error_policy, reconcile};
+use crate::leader::{Elector, LeaderError, LeaseConfig};
+use crate::metrics::{Metrics, ServerState};
+
+/// Errors that end `run`.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// No usable kubeconfig or in-cluster configuration.
+    #[error("connecting to Kubernetes (set KUBECONFIG or run in a pod): {0}")]
+    Connect(#[source] kube::Error),
+    /// The metrics address could not be bound.
+    #[error("listening on {addr} for /metrics: {source}")]
+    Listen {
+        /// The address.
+        addr: SocketAddr,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Leadership was lost or could not be sought.
+    #[error(transparent)]
+    Leader(#[from] LeaderError),
+}
+
+/// Settings of `generalbot-operator run`.
+#[derive(Clone, Debug)]
+pub struct RunConfig {
+    /// Where `/metrics`, `/healthz` and `/readyz` listen.
+    pub metrics_addr: SocketAddr,
+    /// Only this namespace, or every namespace when `None`.
+    pub watch_namespace: Option<String>,
+    /// The leader lease.
+    pub lease: LeaseConfig,
+    /// How long a changed Secret takes to reach every pod and be reloaded.
+    pub propagation: SignedDuration,
+}
+
+fn api_for<K>(client: &Client, namespace: Option<&str>) -> Api<K>
+where
+    K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>,
+{
+    match namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    }
+}
+
+/// A cache of one owned kind and the stream of changes that feeds it and triggers the
+/// controller. Only objects we manage (by label) are watched, and managed fields are
+/// dropped as they arrive to keep the cache small.
+fn owned<K>(
+    client: &Client,
+    namespace: Option<&str>,
+    strip: fn(&mut K),
+) -> (
+    Store<K>,
+    impl Stream<Item = Result<K, watcher::Error>> + Send + 'static,
+)
+where
+    K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + Debug
+        + DeserializeOwned
+        + Send
+        + Sync
+        + 'static,
+{
+    let (reader, writer) = reflector::store();
+    let config =
+        watcher::Config::default().labels(&format!("{}={}", labels::MANAGED_BY, labels::MANAGER));
+    let stream = watcher(api_for::<K>(client, namespace), config)
+        .default_backoff()
+        .modify(move |o: &mut K| {
+            o.managed_fields_mut().clear();
+            strip(o);
+        })
+        .reflect(writer)
+        .touched_objects();
+    (reader, stream)
+}
+
+fn keep(_: &mut impl Resource) {}
+
+/// SIGINT or SIGTERM.
+async fn stop_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = term => {}
+    }
+}
+
+fn drop_secret_data(s: &mut Secret) {
+    s.data = None;
+    s.string_data = None;
+}
+
+/// Runs the operator until a signal, or until leadership is lost.
+pub async fn run(cfg: RunConfig) -> Result<(), RunError> {
+    let client = Client::try_default().await.map_err(RunError::Connect)?;
+    let metrics = Metrics::default();
+    let mut registry = Registry::default();
+    metrics.register(&mut registry);
+    let ready = Arc::new(AtomicBool::new(false));
+    let listener = tokio::net::TcpListener::bind(cfg.metrics_addr)
+        .await
+        .map_err(|source| RunError::Listen {
+            addr: cfg.metrics_addr,
+            source,
+        })?;
+    tracing::info!(addr = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(), "serving /metrics, /healthz and /readyz");
+    let server = tokio::spawn(
+        axum::serve(
+            listener,
+            crate::metrics::router(ServerState {
+                registry: Arc::new(registry),
+                ready: ready.clone(),
+            }),
+        )
+        .into_future(),
+    );
+
+    // Ready means serving: a standby is ready too, so a rolling update of several
+    // replicas completes; the leader gauge says which one leads.
+    ready.store(true, Ordering::Relaxed);
+
+    let elector = Elector::new(client.clone(), cfg.lease.clone());
+    tracing::info!(lease = %cfg.lease.name, identity = %cfg.lease.identity, "waiting to become leader");
+    tokio::select! {
+        acquired = elector.acquire() => acquired?,
+        () = stop_signal() => {
+            tracing::info!("stopping before becoming leader");
+            server.abort();
+            return Ok(());
+        }
+    }
+    metrics.leader.set(1);
+    tracing::info!("became leader");
+
+    let ns = cfg.watch_namespace.as_deref();
+    let (service_accounts, sa_stream) = owned::<ServiceAccount>(&client, ns, keep);
+    let (deployments, deploy_stream) = owned::<Deployment>(&client, ns, keep);
+    let (services, svc_stream) = owned::<Service>(&client, ns, keep);
+    let (pdbs, pdb_stream) = owned::<PodDisruptionBudget>(&client, ns, keep);
+    let (network_policies, np_stream) = owned::<NetworkPolicy>(&client, ns, keep);
+    let (secrets, secret_stream) = owned::<Secret>(&client, ns, drop_secret_data);
+    let stores = Stores {
+        service_accounts,
+        deployments,
+        services,
+        pdbs,
+        network_policies,
+        secrets,
+    };
+    let mut ctx = Context::new(client.clone(), stores, metrics.clone(), &cfg.lease.identity);
+    ctx.propagation = cfg.propagation;
+    let ctx = Arc::new(ctx);
+    let controller = Controller::new(
+        api_for::<GeneralBot>(&client, ns),
+        watcher::Config::default().any_semantic(),
+    )
+    .owns_stream(sa_stream)
+    .owns_stream(deploy_stream)
+    .owns_stream(svc_stream)
+    .owns_stream(pdb_stream)
+    .owns_stream(np_stream)
+    // Key and CA Secrets may carry no owner reference (the keys' deletion policy
+    // `Retain`): map every generated Secret to its GeneralBot by the instance label.
+    .watches_stream(secret_stream, |s: Secret| {
+        let namespace = s.namespace()?;
+        let name = s.labels().get(labels::INSTANCE)?.clone();
+        Some(ObjectRef::<GeneralBot>::new(&name).within(&namespace))
+    })
+    .shutdown_on_signal()
+    .run(reconcile, error_policy, ctx)
+    .for_each(|result| async move {
+        if let Err(e) = result {
+            tracing::debug!(error = %e, "reconcile ended with an error");
+        }
+    });
+
+    let outcome = tokio::select! {
+        () = controller => {
+            tracing::info!("controller stopped; shutting down");
+            Ok(())
+        }
+        lost = elector.hold() => {
+            tracing::error!(error = %lost, "stopping: leadership lost");
+            Err(RunError::Leader(lost))
+        }
+    };
+    metrics.leader.set(0);
+    elector.release().await;
+    server.abort();
+    outcome
+}
