@@ -19,6 +19,32 @@ struct Cli {
     /// Development mode: ephemeral keys, SQLite in memory, 127.0.0.1 only.
     #[arg(long)]
     dev: bool,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(clap::Subcommand)]
+enum Command {
+    /// Administration with the server's configuration, while the server runs or not.
+    #[command(subcommand)]
+    Admin(Admin),
+}
+
+#[derive(clap::Subcommand)]
+enum Admin {
+    /// Creates a user (the first administrator, say) and records it in the audit log.
+    CreateUser {
+        /// Email address to sign in with.
+        #[arg(long)]
+        email: String,
+        /// `user`, `operator` or `admin`.
+        #[arg(long, default_value = "user")]
+        role: String,
+        /// A file holding the password (at least 12 characters; a trailing newline is
+        /// ignored). Never a command-line value, which other users could read.
+        #[arg(long)]
+        password_file: std::path::PathBuf,
+    },
 }
 
 #[tokio::main]
@@ -52,6 +78,9 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if let Some(Command::Admin(admin)) = cli.command {
+        return run_admin(&state, admin).await;
+    }
     let _reload = state.keys.spawn_reload(
         Arc::new(ProcessEnv),
         config.dev,
@@ -89,6 +118,53 @@ async fn main() -> ExitCode {
         Err(e) => {
             tracing::error!(error = %e, "server stopped");
             ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run_admin(state: &generalbot_bot_server::http::AppState, admin: Admin) -> ExitCode {
+    use generalbot_bot_server::audit::AuditKind;
+    use generalbot_bot_server::auth::Role;
+    match admin {
+        Admin::CreateUser {
+            email,
+            role,
+            password_file,
+        } => {
+            let Some(role) = Role::parse(&role) else {
+                eprintln!("error: --role must be user, operator or admin, not {role:?}");
+                return ExitCode::from(2);
+            };
+            let password = match std::fs::read_to_string(&password_file) {
+                Ok(p) => zeroize::Zeroizing::new(p.trim_end_matches(['\r', '\n']).to_owned()),
+                Err(e) => {
+                    eprintln!(
+                        "error: reading --password-file {}: {e}",
+                        password_file.display()
+                    );
+                    return ExitCode::from(2);
+                }
+            };
+            match state.auth.register(&email, &password, role, false).await {
+                Ok((id, _)) => {
+                    state
+                        .auth
+                        .audit
+                        .record(
+                            AuditKind::AdminAction,
+                            "bot-server admin",
+                            "success",
+                            serde_json::json!({"created_user": id, "role": role.as_str()}),
+                        )
+                        .await;
+                    println!("created {} user {id}", role.as_str());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: creating the user: {e}");
+                    ExitCode::FAILURE
+                }
+            }
         }
     }
 }

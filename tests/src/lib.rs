@@ -6,9 +6,18 @@
 //! - `manifests.rs`: rendered objects pass the Kubernetes schemas and checkov.
 //! - `helm.rs`: the chart lints, renders to valid objects and passes checkov.
 //! - `e2e_operator.rs`: the end-to-end suite against the cluster `KUBECONFIG` names.
+//! - `e2e_rotation.rs`: the bot server run as the kubelet would run its pod, while
+//!   every key and the CA rotate under traffic.
+//!
+//! Modules: [`e2e`] (a run of the operator in a namespace of its own), [`kubelet`] (a
+//! pod of a Deployment run as a local process, its Secrets mounted as the kubelet does).
 
 // Test support only: a helper that cannot do its job fails the test that called it.
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
+
+pub mod e2e;
+pub mod https;
+pub mod kubelet;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -42,6 +51,15 @@ pub fn which(name: &str) -> Option<PathBuf> {
 
 /// The `generalbot-operator` binary of this build, built first if it is missing.
 pub fn operator_bin() -> PathBuf {
+    workspace_bin("generalbot-operator", "generalbot-operator")
+}
+
+/// The `bot-server` binary of this build, built first if it is missing.
+pub fn bot_server_bin() -> PathBuf {
+    workspace_bin("generalbot-bot-server", "bot-server")
+}
+
+fn workspace_bin(package: &str, bin: &str) -> PathBuf {
     let exe = std::env::current_exe().unwrap_or_default();
     // target/<profile>/deps/<test> -> target/<profile>
     let profile_dir = exe
@@ -49,25 +67,16 @@ pub fn operator_bin() -> PathBuf {
         .and_then(Path::parent)
         .map(Path::to_path_buf)
         .unwrap_or_default();
-    let bin = profile_dir.join("generalbot-operator");
-    if !bin.is_file() {
+    let path = profile_dir.join(bin);
+    if !path.is_file() {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
         let status = Command::new(cargo)
-            .args([
-                "build",
-                "-p",
-                "generalbot-operator",
-                "--bin",
-                "generalbot-operator",
-            ])
+            .args(["build", "-p", package, "--bin", bin])
             .current_dir(root())
             .status();
-        assert!(
-            status.is_ok_and(|s| s.success()),
-            "building generalbot-operator failed"
-        );
+        assert!(status.is_ok_and(|s| s.success()), "building {bin} failed");
     }
-    bin
+    path
 }
 
 /// Runs the operator binary with `args` and returns its output.

@@ -13,257 +13,20 @@
     clippy::indexing_slicing
 )]
 
-use std::collections::BTreeMap;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use generalbot_crds::GeneralBot;
 use generalbot_operator::render::parse;
-use generalbot_tests::{TempDir, note, operator_bin, root, skip};
-use k8s_openapi::ByteString;
+use generalbot_tests::e2e::{
+    Run, cluster_or_skip, condition, eventually, example, key_ids, secret, start,
+};
+use generalbot_tests::{note, root};
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{Namespace, Secret, Service, ServiceAccount};
+use k8s_openapi::api::core::v1::{Secret, Service, ServiceAccount};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
-use kube::{Api, Client, CustomResourceExt, ResourceExt};
-
-const MANAGER: &str = "generalbot-e2e";
-const WAIT: Duration = Duration::from_secs(90);
-
-/// Polls `check` every half second until it returns `Some`, or fails after `WAIT`.
-async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out after {WAIT:?} waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-}
-
-/// The cluster, or why there is none. With `GENERALBOT_E2E_REQUIRED` set (CI sets it
-/// after bringing up its control plane), having none is a failure, not a skip.
-async fn cluster_or_skip() -> Option<Client> {
-    match cluster().await {
-        Ok(c) => Some(c),
-        Err(why) if std::env::var_os("GENERALBOT_E2E_REQUIRED").is_some() => {
-            panic!("GENERALBOT_E2E_REQUIRED is set but {why}")
-        }
-        Err(why) => {
-            skip("e2e_operator", &why);
-            None
-        }
-    }
-}
-
-/// The cluster, or why there is none.
-async fn cluster() -> Result<Client, String> {
-    if std::env::var_os("KUBECONFIG").is_none() {
-        return Err(
-            "KUBECONFIG is not set; point it at a cluster to run the end-to-end suite".into(),
-        );
-    }
-    let client = Client::try_default()
-        .await
-        .map_err(|e| format!("KUBECONFIG names no usable cluster: {e}"))?;
-    client
-        .apiserver_version()
-        .await
-        .map_err(|e| format!("the cluster KUBECONFIG names is unreachable: {e}"))?;
-    Ok(client)
-}
-
-/// A namespace of this run's own, removed (with everything in it) when dropped, along
-/// with the operator process and the CRD if this run installed it.
-struct Run {
-    client: Client,
-    ns: String,
-    operator: Option<Child>,
-    installed_crd: bool,
-    /// Where the operator serves `/metrics`.
-    metrics: std::net::SocketAddr,
-    logs: TempDir,
-}
-
-impl Drop for Run {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            // A failed run says what the operator was doing.
-            let log = std::fs::read_to_string(self.logs.0.join("operator.log")).unwrap_or_default();
-            let tail: Vec<&str> = log.lines().rev().take(60).collect();
-            note(&format!(
-                "e2e: last lines of the operator's log:\n{}",
-                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
-            ));
-        }
-        if let Some(mut child) = self.operator.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        let ns = self.ns.clone();
-        let crd = self.installed_crd;
-        // Drop cannot await, and the test's runtime may be unwinding: clean up on a
-        // runtime of its own, with a client of its own (a client is bound to the
-        // runtime that made it).
-        let _ = std::thread::spawn(move || {
-            let Ok(rt) = tokio::runtime::Runtime::new() else {
-                return;
-            };
-            rt.block_on(async move {
-                let Ok(client) = Client::try_default().await else {
-                    note(&format!(
-                        "e2e: could not clean up namespace {ns}: no client"
-                    ));
-                    return;
-                };
-                if let Err(e) = Api::<Namespace>::all(client.clone())
-                    .delete(&ns, &DeleteParams::background())
-                    .await
-                {
-                    note(&format!("e2e: could not delete namespace {ns}: {e}"));
-                }
-                if crd {
-                    let _ = Api::<CustomResourceDefinition>::all(client)
-                        .delete(GeneralBot::crd_name(), &DeleteParams::default())
-                        .await;
-                }
-            });
-        })
-        .join();
-    }
-}
-
-async fn start(client: Client) -> Run {
-    let suffix = format!(
-        "{:x}",
-        std::process::id() ^ (jiff::Timestamp::now().as_second() as u32)
-    );
-    let ns = format!("gb-e2e-{suffix}");
-    let namespaces: Api<Namespace> = Api::all(client.clone());
-    let mut n = Namespace::default();
-    n.metadata.name = Some(ns.clone());
-    n.metadata.labels = Some(BTreeMap::from([(
-        "generalbots.io/e2e".to_owned(),
-        "true".to_owned(),
-    )]));
-    namespaces.create(&PostParams::default(), &n).await.unwrap();
-
-    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    let installed_crd = crds
-        .get_opt(GeneralBot::crd_name())
-        .await
-        .unwrap()
-        .is_none();
-    crds.patch(
-        GeneralBot::crd_name(),
-        &PatchParams::apply(MANAGER).force(),
-        &Patch::Apply(GeneralBot::crd()),
-    )
-    .await
-    .unwrap();
-    eventually("the CRD to be established", || {
-        let crds = crds.clone();
-        async move {
-            let crd = crds.get(GeneralBot::crd_name()).await.ok()?;
-            let established = crd
-                .status?
-                .conditions?
-                .iter()
-                .any(|c| c.type_ == "Established" && c.status == "True");
-            established.then_some(())
-        }
-    })
-    .await;
-
-    let logs = TempDir::new("gb-e2e-logs");
-    let log = std::fs::File::create(logs.0.join("operator.log")).unwrap();
-    let metrics = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap()
-    };
-    let child = Command::new(operator_bin())
-        .args([
-            "run",
-            "--namespace",
-            &ns,
-            "--lease-namespace",
-            &ns,
-            "--metrics-addr",
-            &metrics.to_string(),
-            "--lease-seconds",
-            "6",
-            // Rotation steps wait this long for a changed Secret to reach the pods;
-            // a real cluster would keep the default of two minutes.
-            "--propagation-seconds",
-            "3",
-        ])
-        .env("RUST_LOG", "info,generalbot_operator=debug")
-        .stdout(Stdio::from(log.try_clone().unwrap()))
-        .stderr(Stdio::from(log))
-        .spawn()
-        .unwrap();
-    Run {
-        client,
-        ns,
-        operator: Some(child),
-        installed_crd,
-        metrics,
-        logs,
-    }
-}
-
-async fn secret(run: &Run, name: &str, keys: &[&str]) {
-    let api: Api<Secret> = Api::namespaced(run.client.clone(), &run.ns);
-    let mut s = Secret::default();
-    s.metadata.name = Some(name.to_owned());
-    s.data = Some(
-        keys.iter()
-            .map(|k| {
-                (
-                    (*k).to_owned(),
-                    ByteString(b"e2e-not-a-real-secret".to_vec()),
-                )
-            })
-            .collect(),
-    );
-    api.create(&PostParams::default(), &s).await.unwrap();
-}
-
-fn example(name: &str, ns: &str) -> GeneralBot {
-    let path = root().join("examples").join(name);
-    let text = std::fs::read_to_string(&path).unwrap();
-    let mut gb = parse(&path, &text, Some(ns)).unwrap();
-    gb.metadata.namespace = Some(ns.to_owned());
-    gb
-}
-
-fn condition(gb: &GeneralBot, type_: &str) -> Option<(String, String, String)> {
-    gb.status
-        .as_ref()?
-        .conditions
-        .iter()
-        .find(|c| c.type_ == type_)
-        .map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()))
-}
-
-/// Each ring's active key id, by ring.
-fn key_ids(gb: &GeneralBot) -> BTreeMap<String, String> {
-    gb.status
-        .iter()
-        .flat_map(|s| &s.key_rings)
-        .map(|r| (r.name.clone(), r.active_key_id.clone()))
-        .collect()
-}
+use kube::{Api, ResourceExt};
 
 /// The operator's writes so far, summed over kinds, from its `/metrics`.
 fn writes(run: &Run) -> u64 {
@@ -454,7 +217,7 @@ async fn e2e_operator_reconciles_examples_bad_input_and_deletion() {
     let Some(client) = cluster_or_skip().await else {
         return;
     };
-    let run = start(client.clone()).await;
+    let run = start(client.clone(), 3, &[]).await;
     let ns = run.ns.as_str();
     note(&format!("e2e: namespace {ns}"));
     let bots: Api<GeneralBot> = Api::namespaced(client.clone(), ns);
@@ -618,6 +381,21 @@ async fn e2e_operator_reconciles_examples_bad_input_and_deletion() {
         }
     })
     .await;
+
+    // The token algorithm cannot change under a running bot (a CEL transition rule).
+    let refused = bots
+        .patch(
+            "support-bot",
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({
+                "spec": {"security": {"keys": {"jwtAlgorithm": "ES256"}}}
+            })),
+        )
+        .await;
+    match refused {
+        Err(kube::Error::Api(s)) => assert!(s.message.contains("jwtAlgorithm"), "{}", s.message),
+        other => panic!("the token algorithm changed in place: {other:?}"),
+    }
 
     // A hardening field removed by hand comes back.
     deployments

@@ -89,8 +89,10 @@ fn default_renew_percent() -> u32 {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct KeysSpec {
-    /// Signature algorithm of access tokens.
+    /// Signature algorithm of access tokens. Fixed once the GeneralBot exists: tokens
+    /// and keys made under one algorithm do not verify under the other.
     #[serde(default)]
+    #[schemars(extend("x-kubernetes-validations" = [{"rule": "self == oldSelf", "message": "jwtAlgorithm cannot change on an existing GeneralBot: its signing keys and the tokens they signed are of the old algorithm. Create a new GeneralBot with the algorithm you want and move clients to it"}]))]
     pub jwt_algorithm: JwtAlgorithm,
     /// Days between rotations of the token signing key.
     #[serde(default = "default_jwt_days")]

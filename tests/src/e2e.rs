@@ -1,0 +1,281 @@
+//! The end-to-end suites' shared part: the cluster `KUBECONFIG` names (or why there is
+//! none), a run of the operator as a local process in a namespace of its own, cleaned
+//! up even when a step fails, and small helpers to wait for and read GeneralBots.
+
+// Test support only: a helper that cannot do its job fails the test that called it.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    missing_docs
+)]
+
+use std::collections::BTreeMap;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use generalbot_crds::GeneralBot;
+use generalbot_operator::render::parse;
+use k8s_openapi::ByteString;
+use k8s_openapi::api::core::v1::{Namespace, Secret};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
+use kube::{Api, Client, CustomResourceExt};
+
+use crate::{TempDir, note, operator_bin, root, skip};
+
+pub const MANAGER: &str = "generalbot-e2e";
+pub const WAIT: Duration = Duration::from_secs(90);
+
+/// Polls `check` every half second until it returns `Some`, or fails after `WAIT`.
+pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out after {WAIT:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// The cluster, or why there is none. With `GENERALBOT_E2E_REQUIRED` set (CI sets it
+/// after bringing up its control plane), having none is a failure, not a skip.
+pub async fn cluster_or_skip() -> Option<Client> {
+    match cluster().await {
+        Ok(c) => Some(c),
+        Err(why) if std::env::var_os("GENERALBOT_E2E_REQUIRED").is_some() => {
+            panic!("GENERALBOT_E2E_REQUIRED is set but {why}")
+        }
+        Err(why) => {
+            skip("e2e_operator", &why);
+            None
+        }
+    }
+}
+
+/// The cluster, or why there is none.
+pub async fn cluster() -> Result<Client, String> {
+    if std::env::var_os("KUBECONFIG").is_none() {
+        return Err(
+            "KUBECONFIG is not set; point it at a cluster to run the end-to-end suite".into(),
+        );
+    }
+    let client = Client::try_default()
+        .await
+        .map_err(|e| format!("KUBECONFIG names no usable cluster: {e}"))?;
+    client
+        .apiserver_version()
+        .await
+        .map_err(|e| format!("the cluster KUBECONFIG names is unreachable: {e}"))?;
+    Ok(client)
+}
+
+/// A namespace of this run's own, removed (with everything in it) when dropped, along
+/// with the operator process and the CRD if this run installed it.
+pub struct Run {
+    /// The client of the test's runtime.
+    pub client: Client,
+    /// The run's namespace.
+    pub ns: String,
+    operator: Option<Child>,
+    installed_crd: bool,
+    /// Where the operator serves `/metrics`.
+    pub metrics: std::net::SocketAddr,
+    logs: TempDir,
+}
+
+impl Drop for Run {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            // A failed run says what the operator was doing.
+            let log = std::fs::read_to_string(self.logs.0.join("operator.log")).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(60).collect();
+            note(&format!(
+                "e2e: last lines of the operator's log:\n{}",
+                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+            ));
+        }
+        if let Some(mut child) = self.operator.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let ns = self.ns.clone();
+        let crd = self.installed_crd;
+        // Drop cannot await, and the test's runtime may be unwinding: clean up on a
+        // runtime of its own, with a client of its own (a client is bound to the
+        // runtime that made it).
+        let _ = std::thread::spawn(move || {
+            let Ok(rt) = tokio::runtime::Runtime::new() else {
+                return;
+            };
+            rt.block_on(async move {
+                let Ok(client) = Client::try_default().await else {
+                    note(&format!(
+                        "e2e: could not clean up namespace {ns}: no client"
+                    ));
+                    return;
+                };
+                if let Err(e) = Api::<Namespace>::all(client.clone())
+                    .delete(&ns, &DeleteParams::background())
+                    .await
+                {
+                    note(&format!("e2e: could not delete namespace {ns}: {e}"));
+                }
+                if crd {
+                    let _ = Api::<CustomResourceDefinition>::all(client)
+                        .delete(GeneralBot::crd_name(), &DeleteParams::default())
+                        .await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// Creates the run's namespace, installs the CRD and starts the operator on it, with
+/// `propagation` seconds for a changed Secret to reach the pods and `extra` arguments.
+pub async fn start(client: Client, propagation: u32, extra: &[&str]) -> Run {
+    let suffix = format!(
+        "{:x}",
+        std::process::id() ^ (jiff::Timestamp::now().as_second() as u32)
+    );
+    let ns = format!("gb-e2e-{suffix}");
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    let mut n = Namespace::default();
+    n.metadata.name = Some(ns.clone());
+    n.metadata.labels = Some(BTreeMap::from([(
+        "generalbots.io/e2e".to_owned(),
+        "true".to_owned(),
+    )]));
+    namespaces.create(&PostParams::default(), &n).await.unwrap();
+
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let installed_crd = crds
+        .get_opt(GeneralBot::crd_name())
+        .await
+        .unwrap()
+        .is_none();
+    crds.patch(
+        GeneralBot::crd_name(),
+        &PatchParams::apply(MANAGER).force(),
+        &Patch::Apply(GeneralBot::crd()),
+    )
+    .await
+    .unwrap();
+    eventually("the CRD to be established", || {
+        let crds = crds.clone();
+        async move {
+            let crd = crds.get(GeneralBot::crd_name()).await.ok()?;
+            let established = crd
+                .status?
+                .conditions?
+                .iter()
+                .any(|c| c.type_ == "Established" && c.status == "True");
+            established.then_some(())
+        }
+    })
+    .await;
+
+    let logs = TempDir::new("gb-e2e-logs");
+    let log = std::fs::File::create(logs.0.join("operator.log")).unwrap();
+    let metrics = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let child = Command::new(operator_bin())
+        .args([
+            "run",
+            "--namespace",
+            &ns,
+            "--lease-namespace",
+            &ns,
+            "--metrics-addr",
+            &metrics.to_string(),
+            "--lease-seconds",
+            "6",
+            // Rotation steps wait this long for a changed Secret to reach the pods;
+            // a real cluster would keep the default of two minutes.
+            "--propagation-seconds",
+            &propagation.to_string(),
+        ])
+        .args(extra)
+        .env("RUST_LOG", "info,generalbot_operator=debug")
+        .stdout(Stdio::from(log.try_clone().unwrap()))
+        .stderr(Stdio::from(log))
+        .spawn()
+        .unwrap();
+    Run {
+        client,
+        ns,
+        operator: Some(child),
+        installed_crd,
+        metrics,
+        logs,
+    }
+}
+
+/// Creates the Secret `name` with the given keys and values.
+pub async fn secret_with(run: &Run, name: &str, data: &[(&str, &[u8])]) {
+    let api: Api<Secret> = Api::namespaced(run.client.clone(), &run.ns);
+    let mut s = Secret::default();
+    s.metadata.name = Some(name.to_owned());
+    s.data = Some(
+        data.iter()
+            .map(|(k, v)| ((*k).to_owned(), ByteString(v.to_vec())))
+            .collect(),
+    );
+    api.create(&PostParams::default(), &s).await.unwrap();
+}
+
+/// Creates the Secret `name` with placeholder values under `keys`.
+pub async fn secret(run: &Run, name: &str, keys: &[&str]) {
+    let api: Api<Secret> = Api::namespaced(run.client.clone(), &run.ns);
+    let mut s = Secret::default();
+    s.metadata.name = Some(name.to_owned());
+    s.data = Some(
+        keys.iter()
+            .map(|k| {
+                (
+                    (*k).to_owned(),
+                    ByteString(b"e2e-not-a-real-secret".to_vec()),
+                )
+            })
+            .collect(),
+    );
+    api.create(&PostParams::default(), &s).await.unwrap();
+}
+
+pub fn example(name: &str, ns: &str) -> GeneralBot {
+    let path = root().join("examples").join(name);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut gb = parse(&path, &text, Some(ns)).unwrap();
+    gb.metadata.namespace = Some(ns.to_owned());
+    gb
+}
+
+pub fn condition(gb: &GeneralBot, type_: &str) -> Option<(String, String, String)> {
+    gb.status
+        .as_ref()?
+        .conditions
+        .iter()
+        .find(|c| c.type_ == type_)
+        .map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()))
+}
+
+/// Each ring's active key id, by ring.
+pub fn key_ids(gb: &GeneralBot) -> BTreeMap<String, String> {
+    gb.status
+        .iter()
+        .flat_map(|s| &s.key_rings)
+        .map(|r| (r.name.clone(), r.active_key_id.clone()))
+        .collect()
+}

@@ -1,0 +1,421 @@
+//! A stand-in kubelet for one pod of a Deployment. No container runs behind the
+//! simulated node, so the end-to-end suite runs the pod's program as a local process,
+//! fed the way the kubelet feeds a container:
+//!
+//! - the environment resolved from the pod template (plain values; Secret and ConfigMap
+//!   references read through the API);
+//! - each Secret volume written under a local root with the kubelet's atomic layout: a
+//!   timestamped directory of files, a `..data` symlink to it swapped by `rename`, and
+//!   each key a symlink into `..data`, so a reader never sees half an update; re-synced
+//!   whenever the Secret changes; emptyDir volumes as empty directories;
+//! - paths under a mount mapped to the local root, listen addresses to free loopback
+//!   ports, and the hosts of declared services to the loopback addresses the test gives.
+
+// Test support only: a helper that cannot do its job fails the test that called it.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    missing_docs
+)]
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use generalbot_crds::contract::env;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{ConfigMap, Container, PodSpec, Secret};
+use kube::{Api, Client};
+
+use crate::TempDir;
+
+/// One Secret volume of the pod and where it is mounted locally.
+#[derive(Clone, Debug)]
+struct SecretVolume {
+    secret: String,
+    /// Key in the Secret to path in the volume; all keys when empty.
+    items: Vec<(String, String)>,
+    mode: u32,
+    dir: PathBuf,
+}
+
+/// The pod's Secret volumes, kept in step with their Secrets.
+#[derive(Clone)]
+pub struct Volumes {
+    api: Api<Secret>,
+    volumes: Vec<SecretVolume>,
+    /// Secret name to the resourceVersion last written.
+    written: Arc<std::sync::Mutex<BTreeMap<String, String>>>,
+    generation: Arc<AtomicU64>,
+}
+
+impl Volumes {
+    /// Writes every volume whose Secret changed since the last sync; returns how many.
+    pub async fn sync(&self) -> usize {
+        let mut changed = 0;
+        for v in &self.volumes {
+            let Ok(Some(secret)) = self.api.get_opt(&v.secret).await else {
+                continue;
+            };
+            let version = secret.metadata.resource_version.clone().unwrap_or_default();
+            let key = format!("{}:{}", v.secret, v.dir.display());
+            if self.written.lock().unwrap().get(&key) == Some(&version) {
+                continue;
+            }
+            let data = secret.data.unwrap_or_default();
+            let files: BTreeMap<String, Vec<u8>> = if v.items.is_empty() {
+                data.into_iter().map(|(k, b)| (k, b.0)).collect()
+            } else {
+                v.items
+                    .iter()
+                    .filter_map(|(key, path)| data.get(key).map(|b| (path.clone(), b.0.clone())))
+                    .collect()
+            };
+            let generation = self.generation.fetch_add(1, Ordering::Relaxed);
+            write_atomically(&v.dir, &files, v.mode, generation);
+            self.written.lock().unwrap().insert(key, version);
+            changed += 1;
+        }
+        changed
+    }
+
+    /// Syncs every `every` until the returned flag is set.
+    pub fn keep_syncing(&self, every: Duration) -> Arc<AtomicBool> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (me, flag) = (self.clone(), stop.clone());
+        tokio::spawn(async move {
+            while !flag.load(Ordering::Relaxed) {
+                me.sync().await;
+                tokio::time::sleep(every).await;
+            }
+        });
+        stop
+    }
+}
+
+/// The kubelet's atomic update of a volume: a new timestamped directory, `..data`
+/// swapped to it by rename, the user-visible names as links through `..data`, and the
+/// old directory and stale links removed.
+pub fn write_atomically(dir: &Path, files: &BTreeMap<String, Vec<u8>>, mode: u32, generation: u64) {
+    std::fs::create_dir_all(dir).unwrap();
+    let stamp = format!(
+        "..{}_{generation}",
+        jiff::Timestamp::now().strftime("%Y_%m_%d_%H_%M_%S.%f")
+    );
+    let data_dir = dir.join(&stamp);
+    std::fs::create_dir(&data_dir).unwrap();
+    for (path, bytes) in files {
+        let file = data_dir.join(path);
+        if let Some(parent) = file.parent() {
+            std::fs::create_dir_all(parent).unwrap();
+        }
+        std::fs::write(&file, bytes).unwrap();
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+    let tmp = dir.join("..data_tmp");
+    let _ = std::fs::remove_file(&tmp);
+    std::os::unix::fs::symlink(&stamp, &tmp).unwrap();
+    std::fs::rename(&tmp, dir.join("..data")).unwrap();
+    for path in files.keys() {
+        let top = path.split('/').next().unwrap_or(path);
+        let link = dir.join(top);
+        if link.symlink_metadata().is_err() {
+            std::os::unix::fs::symlink(Path::new("..data").join(top), &link).unwrap();
+        }
+    }
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let stale_dir = name.starts_with("..") && name != "..data" && name != stamp;
+        let stale_link =
+            !name.starts_with("..") && !files.keys().any(|p| p.split('/').next() == Some(&name));
+        if stale_dir {
+            let _ = std::fs::remove_dir_all(entry.path());
+        } else if stale_link {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// One pod of a Deployment, run as a local process.
+pub struct LocalPod {
+    root: TempDir,
+    bin: PathBuf,
+    env: BTreeMap<String, String>,
+    /// Where the pod's API listens.
+    pub api: SocketAddr,
+    /// Where its metrics, health and key-usage port listens.
+    pub metrics: SocketAddr,
+    /// Its Secret volumes.
+    pub volumes: Volumes,
+    child: Option<Child>,
+}
+
+fn free_addr() -> SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
+
+impl LocalPod {
+    /// The first container of `deployment`'s pod template, to be run from `bin`, with
+    /// `hosts` mapping the DNS names of declared services to loopback addresses.
+    pub async fn new(
+        client: &Client,
+        deployment: &Deployment,
+        bin: PathBuf,
+        hosts: &BTreeMap<String, SocketAddr>,
+    ) -> Self {
+        let namespace = deployment.metadata.namespace.clone().unwrap();
+        let pod: PodSpec = deployment.spec.clone().unwrap().template.spec.unwrap();
+        let container: Container = pod.containers.first().cloned().unwrap();
+        let root = TempDir::new("gb-pod");
+        let local = |mount: &str| root.0.join(mount.trim_start_matches('/'));
+
+        // Volumes, by name, to where they are mounted.
+        let mounts: BTreeMap<String, String> = container
+            .volume_mounts
+            .iter()
+            .flatten()
+            .map(|m| (m.name.clone(), m.mount_path.clone()))
+            .collect();
+        let mut volumes = Vec::new();
+        for v in pod.volumes.iter().flatten() {
+            let Some(mount) = mounts.get(&v.name) else {
+                continue;
+            };
+            let dir = local(mount);
+            if let Some(s) = &v.secret {
+                volumes.push(SecretVolume {
+                    secret: s.secret_name.clone().unwrap(),
+                    items: s
+                        .items
+                        .iter()
+                        .flatten()
+                        .map(|i| (i.key.clone(), i.path.clone()))
+                        .collect(),
+                    mode: s.default_mode.map_or(0o644, |m| m as u32),
+                    dir,
+                });
+            } else if v.empty_dir.is_some() {
+                std::fs::create_dir_all(&dir).unwrap();
+            } else {
+                panic!("volume {} is of a kind this kubelet does not mount", v.name);
+            }
+        }
+
+        // The environment, with paths, listen addresses and service hosts mapped.
+        let mut env = BTreeMap::new();
+        for e in container.env.iter().flatten() {
+            let value = match (&e.value, &e.value_from) {
+                (Some(v), _) => v.clone(),
+                (None, Some(from)) => {
+                    if let Some(r) = &from.secret_key_ref {
+                        let s = Api::<Secret>::namespaced(client.clone(), &namespace)
+                            .get(&r.name)
+                            .await
+                            .unwrap();
+                        String::from_utf8(s.data.unwrap()[&r.key].0.clone()).unwrap()
+                    } else if let Some(r) = &from.config_map_key_ref {
+                        let c = Api::<ConfigMap>::namespaced(client.clone(), &namespace)
+                            .get(&r.name)
+                            .await
+                            .unwrap();
+                        c.data.unwrap()[&r.key].clone()
+                    } else {
+                        panic!(
+                            "env {} comes from a source this kubelet does not read",
+                            e.name
+                        )
+                    }
+                }
+                (None, None) => String::new(),
+            };
+            env.insert(e.name.clone(), value);
+        }
+        for value in env.values_mut() {
+            if let Some(mount) = mounts.values().find(|m| value.starts_with(m.as_str())) {
+                let rest = value
+                    .trim_start_matches(mount.as_str())
+                    .trim_start_matches('/');
+                *value = local(mount).join(rest).display().to_string();
+            }
+        }
+        let (api, metrics) = (free_addr(), free_addr());
+        env.insert(env::LISTEN.to_owned(), api.to_string());
+        env.insert(env::METRICS_LISTEN.to_owned(), metrics.to_string());
+        let host_vars: Vec<String> = env
+            .keys()
+            .filter(|k| k.ends_with("_HOST"))
+            .cloned()
+            .collect();
+        for var in host_vars {
+            if let Some(addr) = hosts.get(&env[&var]) {
+                let port_var = format!("{}_PORT", var.trim_end_matches("_HOST"));
+                env.insert(var, addr.ip().to_string());
+                env.insert(port_var, addr.port().to_string());
+            }
+        }
+        let pod = Self {
+            volumes: Volumes {
+                api: Api::namespaced(client.clone(), &namespace),
+                volumes,
+                written: Arc::default(),
+                generation: Arc::default(),
+            },
+            root,
+            bin,
+            env,
+            api,
+            metrics,
+            child: None,
+        };
+        pod.volumes.sync().await;
+        pod
+    }
+
+    /// The program with the pod's environment and nothing else.
+    fn command(&self) -> Command {
+        let mut cmd = Command::new(&self.bin);
+        cmd.env_clear().envs(&self.env).current_dir(&self.root.0);
+        cmd
+    }
+
+    /// Runs the program once with `args` (an administration command, say).
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.command().args(args).output().unwrap()
+    }
+
+    /// A file under the pod's local root (for a password file, say).
+    pub fn file(&self, name: &str, body: &str) -> PathBuf {
+        let path = self.root.0.join(name);
+        std::fs::write(&path, body).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        path
+    }
+
+    /// Starts the program; its output goes to `bot-server.log` under the local root.
+    pub fn start(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path())
+            .unwrap();
+        let child = self
+            .command()
+            .stdout(Stdio::from(log.try_clone().unwrap()))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+    }
+
+    /// Stops the program as the kubelet does: SIGTERM, then SIGKILL after a grace.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status();
+            for _ in 0..100 {
+                if child.try_wait().ok().flatten().is_some() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Where the program's output goes.
+    pub fn log_path(&self) -> PathBuf {
+        self.root.0.join("bot-server.log")
+    }
+
+    /// The last lines of the program's output.
+    pub fn log_tail(&self, lines: usize) -> String {
+        let text = std::fs::read_to_string(self.log_path()).unwrap_or_default();
+        let all: Vec<&str> = text.lines().collect();
+        all[all.len().saturating_sub(lines)..].join("\n")
+    }
+
+    /// Waits until `/readyz` answers 200, or fails with the program's output.
+    pub async fn wait_ready(&mut self) {
+        for _ in 0..240 {
+            if let Some(child) = self.child.as_mut()
+                && let Ok(Some(status)) = child.try_wait()
+            {
+                panic!("the bot server exited ({status}):\n{}", self.log_tail(40));
+            }
+            if http_status(self.metrics, generalbot_crds::contract::READY_PATH).await == Some(200) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        panic!("the bot server never became ready:\n{}", self.log_tail(40));
+    }
+}
+
+impl Drop for LocalPod {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// The status of a plain HTTP GET on loopback, or `None` when nothing answers.
+async fn http_status(addr: SocketAddr, path: &str) -> Option<u16> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut conn = tokio::net::TcpStream::connect(addr).await.ok()?;
+    conn.write_all(format!("GET {path} HTTP/1.0\r\nHost: pod\r\n\r\n").as_bytes())
+        .await
+        .ok()?;
+    let mut head = [0u8; 12];
+    conn.read_exact(&mut head).await.ok()?;
+    std::str::from_utf8(&head[9..12]).ok()?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn updates_swap_data_atomically_and_drop_stale_files() {
+        let dir = TempDir::new("gb-kubelet-layout");
+        let v1 = BTreeMap::from([
+            ("a".to_owned(), b"1".to_vec()),
+            ("b".to_owned(), b"2".to_vec()),
+        ]);
+        write_atomically(&dir.0, &v1, 0o400, 0);
+        assert_eq!(std::fs::read(dir.0.join("a")).unwrap(), b"1");
+        let target = std::fs::read_link(dir.0.join("..data")).unwrap();
+        assert!(target.to_string_lossy().starts_with(".."));
+        let v2 = BTreeMap::from([("a".to_owned(), b"3".to_vec())]);
+        write_atomically(&dir.0, &v2, 0o400, 1);
+        assert_eq!(std::fs::read(dir.0.join("a")).unwrap(), b"3");
+        assert!(
+            dir.0.join("b").symlink_metadata().is_err(),
+            "stale key removed"
+        );
+        let dirs = std::fs::read_dir(&dir.0)
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_type().unwrap().is_dir())
+            .count();
+        assert_eq!(dirs, 1, "the old timestamped directory is gone");
+        let mode = std::fs::metadata(dir.0.join("a"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o400);
+    }
+}

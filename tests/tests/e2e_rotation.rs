@@ -1,0 +1,475 @@
+//! End-to-end, the product's central promise: every key ring and the CA rotate, forced,
+//! while clients keep signing in and writing and reading encrypted messages over TLS,
+//! and no request fails and every message stays readable, also after the bot server
+//! restarts.
+//!
+//! The operator runs as a local process against the cluster `KUBECONFIG` names; the bot
+//! server runs as a local process built from the Deployment the operator made, fed as
+//! the kubelet feeds its pod ([`generalbot_tests::kubelet`]), with a real PostgreSQL
+//! (TLS only) started here. Needs no pod networking, `exec`, `logs` or `port-forward`.
+
+// Test code: a failed unwrap is a failed test.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use generalbot_crds::GeneralBot;
+use generalbot_crds::v1alpha1::SecretRef;
+use generalbot_testkit::Postgres;
+use generalbot_tests::e2e::{
+    cluster_or_skip, eventually, example, key_ids, secret, secret_with, start,
+};
+use generalbot_tests::https::request;
+use generalbot_tests::kubelet::LocalPod;
+use generalbot_tests::{bot_server_bin, note, skip};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Patch, PatchParams, PostParams};
+use kube::{Api, Client, ResourceExt};
+
+const PASSWORD: &str = "rotation-e2e-password-4d1f";
+const CLIENTS: usize = 3;
+
+/// What the traffic saw.
+#[derive(Default)]
+struct Tally {
+    ok: AtomicU64,
+    failures: Mutex<Vec<String>>,
+    /// Client to every message text it wrote, in order.
+    written: Mutex<BTreeMap<usize, Vec<String>>>,
+}
+
+/// Where the bot server answers and what to trust, as a client in the cluster sees it.
+#[derive(Clone)]
+struct Target {
+    addr: Arc<RwLock<SocketAddr>>,
+    name: String,
+    trust: Arc<RwLock<Vec<u8>>>,
+}
+
+impl Target {
+    async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        bearer: Option<&str>,
+        body: Option<serde_json::Value>,
+    ) -> Result<serde_json::Value, String> {
+        let addr = *self.addr.read().unwrap();
+        let trust = self.trust.read().unwrap().clone();
+        let r = request(addr, &self.name, &trust, method, path, bearer, body).await?;
+        if r.status / 100 == 2 {
+            Ok(r.body)
+        } else {
+            Err(format!("{method} {path}: status {} {}", r.status, r.body))
+        }
+    }
+
+    async fn login(&self, client: usize) -> Result<String, String> {
+        let body = self
+            .call(
+                "POST",
+                "/api/auth/login",
+                None,
+                Some(serde_json::json!({"email": email(client), "password": PASSWORD})),
+            )
+            .await?;
+        body["access_token"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| format!("login answered no token: {body}"))
+    }
+
+    /// Every message text of `conversation`.
+    async fn texts(&self, token: &str, conversation: &str) -> Result<Vec<String>, String> {
+        let body = self
+            .call(
+                "GET",
+                &format!("/api/conversations/{conversation}/messages"),
+                Some(token),
+                None,
+            )
+            .await?;
+        Ok(body
+            .as_array()
+            .ok_or_else(|| format!("messages: {body}"))?
+            .iter()
+            .filter_map(|m| m["text"].as_str().map(str::to_owned))
+            .collect())
+    }
+}
+
+fn email(client: usize) -> String {
+    format!("client{client}@example.com")
+}
+
+/// One client: signs in every few requests, writes a message, reads the conversation
+/// back and checks that everything it wrote is there, until `stop`.
+async fn client_loop(
+    target: Target,
+    client: usize,
+    conversation: String,
+    tally: Arc<Tally>,
+    stop: Arc<AtomicBool>,
+) {
+    let mut token = String::new();
+    let mut i = 0u64;
+    while !stop.load(Ordering::Relaxed) {
+        let step: Result<(), String> = async {
+            if i.is_multiple_of(5) {
+                token = target.login(client).await?;
+                tally.ok.fetch_add(1, Ordering::Relaxed);
+            }
+            let text = format!("client {client} message {i}");
+            target
+                .call(
+                    "POST",
+                    &format!("/api/conversations/{conversation}/messages"),
+                    Some(&token),
+                    Some(serde_json::json!({ "text": text })),
+                )
+                .await?;
+            tally.ok.fetch_add(1, Ordering::Relaxed);
+            tally
+                .written
+                .lock()
+                .unwrap()
+                .entry(client)
+                .or_default()
+                .push(text);
+            if i.is_multiple_of(3) {
+                let have: BTreeSet<String> = target
+                    .texts(&token, &conversation)
+                    .await?
+                    .into_iter()
+                    .collect();
+                tally.ok.fetch_add(1, Ordering::Relaxed);
+                let written = tally.written.lock().unwrap()[&client].clone();
+                if let Some(lost) = written.iter().find(|t| !have.contains(*t)) {
+                    return Err(format!("client {client}: {lost:?} is no longer readable"));
+                }
+            }
+            Ok(())
+        }
+        .await;
+        if let Err(e) = step {
+            tally.failures.lock().unwrap().push(e);
+            // A failed sign-in leaves no token: sign in again next time.
+            i = 0;
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            continue;
+        }
+        i += 1;
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+}
+
+/// Keeps `trust` equal to the trust bundle the operator publishes in `<bot>-tls`.
+fn follow_trust_bundle(
+    client: Client,
+    ns: &str,
+    bot: &str,
+    trust: Arc<RwLock<Vec<u8>>>,
+) -> Arc<AtomicBool> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    let api: Api<Secret> = Api::namespaced(client, ns);
+    let name = format!("{bot}-tls");
+    tokio::spawn(async move {
+        while !flag.load(Ordering::Relaxed) {
+            if let Ok(s) = api.get(&name).await
+                && let Some(ca) = s.data.and_then(|d| d.get("ca.crt").cloned())
+            {
+                *trust.write().unwrap() = ca.0;
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    });
+    stop
+}
+
+/// Every client's messages are all readable, through a fresh sign-in.
+async fn all_readable(target: &Target, conversations: &[String], tally: &Tally) -> usize {
+    let mut count = 0;
+    for (client, conversation) in conversations.iter().enumerate() {
+        let token = target.login(client).await.unwrap();
+        let have: BTreeSet<String> = target
+            .texts(&token, conversation)
+            .await
+            .unwrap()
+            .into_iter()
+            .collect();
+        let written = tally
+            .written
+            .lock()
+            .unwrap()
+            .get(&client)
+            .cloned()
+            .unwrap_or_default();
+        for t in &written {
+            assert!(have.contains(t), "client {client}: {t:?} is not readable");
+        }
+        count += written.len();
+    }
+    count
+}
+
+/// The bot server's key-usage report, asked on its metrics port with the ops token.
+async fn key_usage(metrics: SocketAddr, token: &str) -> serde_json::Value {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut conn = tokio::net::TcpStream::connect(metrics).await.unwrap();
+    let request = format!(
+        "GET {} HTTP/1.0\r\nHost: pod\r\nAuthorization: Bearer {token}\r\n\r\n",
+        generalbot_crds::contract::KEY_USAGE_PATH
+    );
+    conn.write_all(request.as_bytes()).await.unwrap();
+    let mut text = String::new();
+    conn.read_to_string(&mut text).await.unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    assert!(head.contains(" 200 "), "key usage: {head}");
+    serde_json::from_str(body).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn e2e_every_key_and_the_ca_rotate_under_traffic_without_a_failed_request() {
+    let Some(client) = cluster_or_skip().await else {
+        return;
+    };
+    let pg = match Postgres::start() {
+        Ok(pg) => pg,
+        Err(why) if std::env::var_os("GENERALBOT_E2E_REQUIRED").is_some() => {
+            panic!("GENERALBOT_E2E_REQUIRED is set but PostgreSQL cannot start: {why}")
+        }
+        Err(why) => return skip("e2e_rotation", &why),
+    };
+    // Propagation above the bot server's 5 s reload interval, as on a real cluster.
+    let run = start(client.clone(), 8, &[]).await;
+    let ns = run.ns.clone();
+    note(&format!("e2e rotation: namespace {ns}"));
+    let bots: Api<GeneralBot> = Api::namespaced(client.clone(), &ns);
+
+    secret_with(
+        &run,
+        "pg-credentials",
+        &[
+            ("username", pg.user.as_bytes()),
+            ("password", pg.password.as_bytes()),
+        ],
+    )
+    .await;
+    secret_with(
+        &run,
+        "pg-ca",
+        &[("ca.crt", &std::fs::read(&pg.ca).unwrap())],
+    )
+    .await;
+    secret(&run, "s3-credentials", &["accessKeyId", "secretAccessKey"]).await;
+    let mut gb = example("minimal.yaml", &ns);
+    gb.spec.services.postgres.endpoint.tls.ca_secret = Some(SecretRef {
+        name: "pg-ca".to_owned(),
+    });
+    gb.spec.server.replicas = 1;
+    gb.spec.server.settings.rate_limit_per_ip = 1_000_000;
+    gb.spec.server.settings.rate_limit_per_user = 1_000_000;
+    bots.create(&PostParams::default(), &gb).await.unwrap();
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), &ns);
+    let deployment = eventually("the Deployment", || {
+        let deployments = deployments.clone();
+        async move { deployments.get_opt("support-bot").await.ok().flatten() }
+    })
+    .await;
+    let before = eventually("the rings and certificates in the status", || {
+        let bots = bots.clone();
+        async move {
+            let gb = bots.get("support-bot").await.ok()?;
+            let st = gb.status.as_ref()?;
+            (st.key_rings.len() == 4 && st.certificates.len() == 3).then_some(gb)
+        }
+    })
+    .await;
+
+    // The pod, as the kubelet would run it, with the database on loopback.
+    let hosts = BTreeMap::from([(
+        gb.spec.services.postgres.endpoint.host.clone(),
+        SocketAddr::from(([127, 0, 0, 1], pg.port)),
+    )]);
+    let mut pod = LocalPod::new(&client, &deployment, bot_server_bin(), &hosts).await;
+    let syncing = pod.volumes.keep_syncing(Duration::from_millis(500));
+    let password = pod.file("password", PASSWORD);
+    for c in 0..CLIENTS {
+        let out = pod.run(&[
+            "admin",
+            "create-user",
+            "--email",
+            &email(c),
+            "--role",
+            "user",
+            "--password-file",
+            password.to_str().unwrap(),
+        ]);
+        assert!(
+            out.status.success(),
+            "admin create-user: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    pod.start();
+    pod.wait_ready().await;
+
+    let trust = Arc::new(RwLock::new(Vec::new()));
+    let following = follow_trust_bundle(client.clone(), &ns, "support-bot", trust.clone());
+    eventually("the trust bundle", || {
+        let trust = trust.clone();
+        async move { (!trust.read().unwrap().is_empty()).then_some(()) }
+    })
+    .await;
+    let target = Target {
+        addr: Arc::new(RwLock::new(pod.api)),
+        name: format!("support-bot.{ns}.svc"),
+        trust,
+    };
+    let mut conversations = Vec::new();
+    for c in 0..CLIENTS {
+        let token = target.login(c).await.unwrap();
+        let conv = target
+            .call("POST", "/api/conversations", Some(&token), None)
+            .await
+            .unwrap();
+        conversations.push(conv["id"].as_str().unwrap().to_owned());
+    }
+
+    // Traffic, then a forced rotation of every ring and of the CA under it.
+    let tally = Arc::new(Tally::default());
+    let stop = Arc::new(AtomicBool::new(false));
+    let clients: Vec<_> = conversations
+        .iter()
+        .enumerate()
+        .map(|(c, conv)| {
+            tokio::spawn(client_loop(
+                target.clone(),
+                c,
+                conv.clone(),
+                tally.clone(),
+                stop.clone(),
+            ))
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let keys_before = key_ids(&before);
+    let root_before = before
+        .status
+        .as_ref()
+        .and_then(|s| s.certificates.iter().find(|c| c.name == "root"))
+        .map(|c| c.serial.clone())
+        .unwrap();
+    bots.patch(
+        "support-bot",
+        &PatchParams::default(),
+        &Patch::Merge(serde_json::json!({
+            "metadata": {"annotations": {"generalbots.io/rotate": "all@e2e-rotation"}}
+        })),
+    )
+    .await
+    .unwrap();
+    let after = eventually(
+        "every ring to have a new active key and the CA a new root",
+        || {
+            let bots = bots.clone();
+            let (keys_before, root_before) = (keys_before.clone(), root_before.clone());
+            async move {
+                let gb = bots.get("support-bot").await.ok()?;
+                let keys = key_ids(&gb);
+                let all_new = keys.len() == 4
+                    && keys
+                        .iter()
+                        .all(|(ring, id)| keys_before.get(ring) != Some(id));
+                let root = gb
+                    .status
+                    .as_ref()?
+                    .certificates
+                    .iter()
+                    .find(|c| c.name == "root")?
+                    .serial
+                    .clone();
+                (all_new && root != root_before).then_some(gb)
+            }
+        },
+    )
+    .await;
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
+    eventually("the old root to leave the trust bundle", || {
+        let secrets = secrets.clone();
+        async move {
+            let s = secrets.get("support-bot-ca-root").await.ok()?;
+            let idle = s
+                .annotations()
+                .get("generalbots.io/rotation.ca")?
+                .contains("idle");
+            (idle && !s.data?.contains_key("previous.crt")).then_some(())
+        }
+    })
+    .await;
+    // Traffic goes on past the last step, then stops.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    stop.store(true, Ordering::Relaxed);
+    for c in clients {
+        c.await.unwrap();
+    }
+    let failures = tally.failures.lock().unwrap().clone();
+    let ok = tally.ok.load(Ordering::Relaxed);
+    note(&format!(
+        "e2e rotation: {ok} requests succeeded and {} failed during a forced rotation of every ring and the CA; rings now {:?}",
+        failures.len(),
+        key_ids(&after)
+    ));
+    assert!(
+        failures.is_empty(),
+        "requests failed during the rotation: {failures:#?}\nbot server:\n{}",
+        pod.log_tail(30)
+    );
+    assert!(
+        ok > 50,
+        "too little traffic to prove anything: {ok} requests"
+    );
+
+    // The bot server took the new keys up: records written since are under the new
+    // active field key, by its own key-usage report.
+    let keys = secrets.get("support-bot-keys").await.unwrap();
+    let ops_token = String::from_utf8(keys.data.unwrap()["ops-token"].0.clone()).unwrap();
+    let report = key_usage(pod.metrics, &ops_token).await;
+    let field_now = &key_ids(&after)["field"];
+    let under_new = report["rings"]["field"][field_now].as_u64().unwrap_or(0);
+    note(&format!(
+        "e2e rotation: key usage after the rotation: {report}"
+    ));
+    assert!(
+        under_new > 0,
+        "no record under the new field key {field_now}: {report}"
+    );
+
+    // Every message is readable, and still after a restart of the bot server.
+    let messages = all_readable(&target, &conversations, &tally).await;
+    pod.stop();
+    pod.start();
+    pod.wait_ready().await;
+    let after_restart = all_readable(&target, &conversations, &tally).await;
+    assert_eq!(messages, after_restart);
+    note(&format!(
+        "e2e rotation: all {messages} messages readable after the rotation and after a restart"
+    ));
+    following.store(true, Ordering::Relaxed);
+    syncing.store(true, Ordering::Relaxed);
+    drop(pod);
+    drop(run);
+    drop(pg);
+}
