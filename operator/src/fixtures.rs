@@ -25,6 +25,7 @@ pub fn mk_endpoint(host: &str, secret: &str) -> ServiceEndpoint {
     ServiceEndpoint {
         host: host.to_owned(),
         port: None,
+        target_port: None,
         peer: mk_peer(host),
         credentials_secret: Some(SecretRef {
             name: secret.to_owned(),

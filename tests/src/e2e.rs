@@ -93,6 +93,13 @@ pub struct Run {
     logs: TempDir,
 }
 
+impl Run {
+    /// The operator process's id, while it runs.
+    pub fn operator_pid(&self) -> Option<u32> {
+        self.operator.as_ref().map(Child::id)
+    }
+}
+
 impl Drop for Run {
     fn drop(&mut self) {
         if std::thread::panicking() {
@@ -209,6 +216,8 @@ pub async fn start(client: Client, propagation: u32, extra: &[&str]) -> Run {
         ])
         .args(extra)
         .env("RUST_LOG", "info,generalbot_operator=debug")
+        // As the chart runs it.
+        .env("MALLOC_ARENA_MAX", "2")
         .stdout(Stdio::from(log.try_clone().unwrap()))
         .stderr(Stdio::from(log))
         .spawn()
@@ -278,4 +287,48 @@ pub fn key_ids(gb: &GeneralBot) -> BTreeMap<String, String> {
         .flat_map(|s| &s.key_rings)
         .map(|r| (r.name.clone(), r.active_key_id.clone()))
         .collect()
+}
+
+/// Forces a rotation of the GeneralBot `name` with the annotation value `value`
+/// (`jwt,ca@tag`, `all@tag`, …).
+pub async fn force_rotation(api: &Api<GeneralBot>, name: &str, value: &str) {
+    api.patch(
+        name,
+        &PatchParams::default(),
+        &Patch::Merge(serde_json::json!({
+            "metadata": {"annotations": {"generalbots.io/rotate": value}}
+        })),
+    )
+    .await
+    .unwrap();
+}
+
+/// The serial of the certificate `which` (`root`, `intermediate`, `serving`) in the
+/// GeneralBot's status.
+pub fn certificate_serial(gb: &GeneralBot, which: &str) -> Option<String> {
+    gb.status
+        .as_ref()?
+        .certificates
+        .iter()
+        .find(|c| c.name == which)
+        .map(|c| c.serial.clone())
+}
+
+/// Waits until the CA rotation of the GeneralBot `bot` is over: its root Secret is idle
+/// and holds no previous root any more.
+pub async fn old_root_retired(secrets: &Api<Secret>, bot: &str) {
+    use kube::ResourceExt;
+    let name = format!("{bot}-ca-root");
+    eventually("the old root to leave the trust bundle", || {
+        let (secrets, name) = (secrets.clone(), name.clone());
+        async move {
+            let s = secrets.get(&name).await.ok()?;
+            let idle = s
+                .annotations()
+                .get("generalbots.io/rotation.ca")?
+                .contains("idle");
+            (idle && !s.data?.contains_key("previous.crt")).then_some(())
+        }
+    })
+    .await;
 }

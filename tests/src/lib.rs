@@ -70,8 +70,10 @@ fn workspace_bin(package: &str, bin: &str) -> PathBuf {
     let path = profile_dir.join(bin);
     if !path.is_file() {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+        let release = profile_dir.ends_with("release");
         let status = Command::new(cargo)
             .args(["build", "-p", package, "--bin", bin])
+            .args(release.then_some("--release"))
             .current_dir(root())
             .status();
         assert!(status.is_ok_and(|s| s.success()), "building {bin} failed");

@@ -18,7 +18,8 @@ use std::time::Duration;
 use generalbot_crds::GeneralBot;
 use generalbot_operator::render::parse;
 use generalbot_tests::e2e::{
-    Run, cluster_or_skip, condition, eventually, example, key_ids, secret, start,
+    Run, certificate_serial, cluster_or_skip, condition, eventually, example, force_rotation,
+    key_ids, old_root_retired, secret, start,
 };
 use generalbot_tests::{note, root};
 use k8s_openapi::api::apps::v1::Deployment;
@@ -443,26 +444,12 @@ async fn e2e_operator_reconciles_examples_bad_input_and_deletion() {
         .unwrap()
         .active_key_id
         .clone();
-    let root_before = st
-        .certificates
-        .iter()
-        .find(|c| c.name == "root")
-        .unwrap()
-        .serial
-        .clone();
+    let root_before = certificate_serial(&gb, "root").unwrap();
     let tls = secrets.get("support-bot-tls").await.unwrap();
     assert!(tls.data.as_ref().unwrap().contains_key("tls.crt"));
 
     // Force a rotation of the token keys and of the CA, and watch both go through.
-    bots.patch(
-        "support-bot",
-        &PatchParams::default(),
-        &Patch::Merge(serde_json::json!({
-            "metadata": {"annotations": {"generalbots.io/rotate": "jwt,ca@e2e-1"}}
-        })),
-    )
-    .await
-    .unwrap();
+    force_rotation(&bots, "support-bot", "jwt,ca@e2e-1").await;
     let gb = eventually(
         "the CA rotation to complete and a new token key to be active",
         || {
@@ -472,13 +459,12 @@ async fn e2e_operator_reconciles_examples_bad_input_and_deletion() {
                 let gb = bots.get("support-bot").await.ok()?;
                 let st = gb.status.as_ref()?;
                 let jwt = st.key_rings.iter().find(|r| r.name == "jwt")?;
-                let root = st.certificates.iter().find(|c| c.name == "root")?;
-                let serving = st.certificates.iter().find(|c| c.name == "serving")?;
-                let ca_done = root.serial != root_before;
+                let serving = certificate_serial(&gb, "serving")?;
+                let ca_done = certificate_serial(&gb, "root")? != root_before;
                 // The old token key stays (phase Activated) until no token signed with it
                 // can still be valid.
                 let jwt_done = jwt.active_key_id != jwt_before && jwt.keys == 2;
-                (ca_done && jwt_done && !serving.serial.is_empty()).then_some(gb)
+                (ca_done && jwt_done && !serving.is_empty()).then_some(gb)
             }
         },
     )
@@ -493,18 +479,7 @@ async fn e2e_operator_reconciles_examples_bad_input_and_deletion() {
         "e2e: after forced rotation, CA phase {phase}; key rings {:?}",
         gb.status.unwrap().key_rings
     ));
-    eventually("the old root to leave the trust bundle", || {
-        let secrets = secrets.clone();
-        async move {
-            let s = secrets.get("support-bot-ca-root").await.ok()?;
-            let idle = s
-                .annotations()
-                .get("generalbots.io/rotation.ca")?
-                .contains("idle");
-            (idle && !s.data?.contains_key("previous.crt")).then_some(())
-        }
-    })
-    .await;
+    old_root_retired(&secrets, "support-bot").await;
 
     // The full example works as it is too (given its Secrets).
     for (name, keys) in [

@@ -26,15 +26,16 @@ use generalbot_crds::GeneralBot;
 use generalbot_crds::v1alpha1::SecretRef;
 use generalbot_testkit::Postgres;
 use generalbot_tests::e2e::{
-    cluster_or_skip, eventually, example, key_ids, secret, secret_with, start,
+    certificate_serial, cluster_or_skip, eventually, example, force_rotation, key_ids,
+    old_root_retired, secret, secret_with, start,
 };
 use generalbot_tests::https::request;
 use generalbot_tests::kubelet::LocalPod;
 use generalbot_tests::{bot_server_bin, note, skip};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Secret;
-use kube::api::{Patch, PatchParams, PostParams};
-use kube::{Api, Client, ResourceExt};
+use kube::api::PostParams;
+use kube::{Api, Client};
 
 const PASSWORD: &str = "rotation-e2e-password-4d1f";
 const CLIENTS: usize = 3;
@@ -366,21 +367,8 @@ async fn e2e_every_key_and_the_ca_rotate_under_traffic_without_a_failed_request(
         .collect();
     tokio::time::sleep(Duration::from_secs(3)).await;
     let keys_before = key_ids(&before);
-    let root_before = before
-        .status
-        .as_ref()
-        .and_then(|s| s.certificates.iter().find(|c| c.name == "root"))
-        .map(|c| c.serial.clone())
-        .unwrap();
-    bots.patch(
-        "support-bot",
-        &PatchParams::default(),
-        &Patch::Merge(serde_json::json!({
-            "metadata": {"annotations": {"generalbots.io/rotate": "all@e2e-rotation"}}
-        })),
-    )
-    .await
-    .unwrap();
+    let root_before = certificate_serial(&before, "root").unwrap();
+    force_rotation(&bots, "support-bot", "all@e2e-rotation").await;
     let after = eventually(
         "every ring to have a new active key and the CA a new root",
         || {
@@ -393,32 +381,14 @@ async fn e2e_every_key_and_the_ca_rotate_under_traffic_without_a_failed_request(
                     && keys
                         .iter()
                         .all(|(ring, id)| keys_before.get(ring) != Some(id));
-                let root = gb
-                    .status
-                    .as_ref()?
-                    .certificates
-                    .iter()
-                    .find(|c| c.name == "root")?
-                    .serial
-                    .clone();
+                let root = certificate_serial(&gb, "root")?;
                 (all_new && root != root_before).then_some(gb)
             }
         },
     )
     .await;
     let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
-    eventually("the old root to leave the trust bundle", || {
-        let secrets = secrets.clone();
-        async move {
-            let s = secrets.get("support-bot-ca-root").await.ok()?;
-            let idle = s
-                .annotations()
-                .get("generalbots.io/rotation.ca")?
-                .contains("idle");
-            (idle && !s.data?.contains_key("previous.crt")).then_some(())
-        }
-    })
-    .await;
+    old_root_retired(&secrets, "support-bot").await;
     // Traffic goes on past the last step, then stops.
     tokio::time::sleep(Duration::from_secs(6)).await;
     stop.store(true, Ordering::Relaxed);

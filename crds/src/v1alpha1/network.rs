@@ -75,12 +75,22 @@ pub struct DnsSpec {
     /// The DNS pods, as a network peer.
     #[serde(default = "default_dns_peer")]
     pub peer: NetworkPeer,
+    /// The port the DNS pods listen on (UDP and TCP): 53, or 5353 on clusters whose DNS
+    /// Service translates 53 to it (OpenShift).
+    #[serde(default = "default_dns_port")]
+    #[schemars(range(min = 1, max = 65535))]
+    pub port: i32,
+}
+
+fn default_dns_port() -> i32 {
+    53
 }
 
 impl Default for DnsSpec {
     fn default() -> Self {
         Self {
             peer: default_dns_peer(),
+            port: default_dns_port(),
         }
     }
 }

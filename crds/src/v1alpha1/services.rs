@@ -46,6 +46,12 @@ pub struct ServiceEndpoint {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 65535))]
     pub port: Option<i32>,
+    /// The port the service's pods listen on, when its Service translates `port` to
+    /// another one (an S3 Service on 443 in front of pods on 9000, say). A NetworkPolicy
+    /// matches after that translation, so egress is allowed to this port. Default: `port`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 65535))]
+    pub target_port: Option<i32>,
     /// Who the service is, for the egress network policy: its pods by label, or its IP
     /// blocks. Egress to this port goes to this peer only.
     pub peer: NetworkPeer,

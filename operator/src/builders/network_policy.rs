@@ -47,14 +47,15 @@ pub fn network_policies(ctx: &BuildContext<'_>) -> Vec<NetworkPolicy> {
     let ingress = policy(ctx, INGRESS_SUFFIX, &["Ingress"], Some(ingress), None);
 
     let dns_ports = vec![
-        port("UDP", IntOrString::Int(53)),
-        port("TCP", IntOrString::Int(53)),
+        port("UDP", IntOrString::Int(net.dns.port)),
+        port("TCP", IntOrString::Int(net.dns.port)),
     ];
     let mut wanted = vec![(peers(&net.dns.peer), dns_ports)];
     for service in declared_services(&ctx.gb.spec) {
         wanted.push((
             peers(&service.endpoint.peer),
-            vec![tcp(IntOrString::Int(service.port()))],
+            // A NetworkPolicy matches after the Service translated the port.
+            vec![tcp(IntOrString::Int(service.target_port()))],
         ));
     }
     for rule in &net.extra_egress {

@@ -150,6 +150,11 @@ impl DeclaredService<'_> {
             .unwrap_or_else(|| self.kind.default_port())
     }
 
+    /// The port its pods listen on, which egress policies must allow.
+    pub fn target_port(&self) -> i32 {
+        self.endpoint.target_port.unwrap_or_else(|| self.port())
+    }
+
     /// Whether traffic to it is TLS.
     pub fn tls(&self) -> bool {
         self.endpoint.tls.mode == TlsMode::VerifyFull

@@ -198,6 +198,21 @@ fn egress_goes_to_dns_and_declared_services_only() {
 }
 
 #[test]
+fn egress_allows_the_port_the_peer_pods_listen_on() {
+    // A NetworkPolicy matches after the Service translated the port: an S3 Service on
+    // 443 in front of pods on 9000 needs egress to 9000.
+    let mut gb = mk_full_gb("bot");
+    if let Some(s3) = gb.spec.services.object_storage.as_mut() {
+        s3.endpoint.target_port = Some(9000);
+    }
+    gb.spec.network.dns.port = 5353;
+    assert_eq!(
+        egress_ports(&gb),
+        [5353, 5353, 5432, 6379, 9000, 6334, 443, 587]
+    );
+}
+
+#[test]
 fn feature_services_get_egress_only_while_the_feature_is_on() {
     let mut gb = mk_full_gb("bot");
     gb.spec.server.features.vectordb = false;

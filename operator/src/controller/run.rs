@@ -188,29 +188,36 @@ pub async fn run(cfg: RunConfig) -> Result<(), RunError> {
     let mut ctx = Context::new(client.clone(), stores, metrics.clone(), &cfg.lease.identity);
     ctx.propagation = cfg.propagation;
     let ctx = Arc::new(ctx);
-    let controller = Controller::new(
+    // The GeneralBots' own cache, without managed fields (a large share of each object).
+    let (bots, bot_writer) = reflector::store();
+    let bot_stream = watcher(
         api_for::<GeneralBot>(&client, ns),
         watcher::Config::default().any_semantic(),
     )
-    .owns_stream(sa_stream)
-    .owns_stream(deploy_stream)
-    .owns_stream(svc_stream)
-    .owns_stream(pdb_stream)
-    .owns_stream(np_stream)
-    // Key and CA Secrets may carry no owner reference (the keys' deletion policy
-    // `Retain`): map every generated Secret to its GeneralBot by the instance label.
-    .watches_stream(secret_stream, |s: Secret| {
-        let namespace = s.namespace()?;
-        let name = s.labels().get(labels::INSTANCE)?.clone();
-        Some(ObjectRef::<GeneralBot>::new(&name).within(&namespace))
-    })
-    .shutdown_on_signal()
-    .run(reconcile, error_policy, ctx)
-    .for_each(|result| async move {
-        if let Err(e) = result {
-            tracing::debug!(error = %e, "reconcile ended with an error");
-        }
-    });
+    .default_backoff()
+    .modify(|gb: &mut GeneralBot| gb.managed_fields_mut().clear())
+    .reflect(bot_writer)
+    .applied_objects();
+    let controller = Controller::for_stream(bot_stream, bots)
+        .owns_stream(sa_stream)
+        .owns_stream(deploy_stream)
+        .owns_stream(svc_stream)
+        .owns_stream(pdb_stream)
+        .owns_stream(np_stream)
+        // Key and CA Secrets may carry no owner reference (the keys' deletion policy
+        // `Retain`): map every generated Secret to its GeneralBot by the instance label.
+        .watches_stream(secret_stream, |s: Secret| {
+            let namespace = s.namespace()?;
+            let name = s.labels().get(labels::INSTANCE)?.clone();
+            Some(ObjectRef::<GeneralBot>::new(&name).within(&namespace))
+        })
+        .shutdown_on_signal()
+        .run(reconcile, error_policy, ctx)
+        .for_each(|result| async move {
+            if let Err(e) = result {
+                tracing::debug!(error = %e, "reconcile ended with an error");
+            }
+        });
 
     let outcome = tokio::select! {
         () = controller => {
