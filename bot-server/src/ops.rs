@@ -52,7 +52,9 @@ fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-async fn key_usage(State(s): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+/// The key-usage report; also served on the API listener, where it is TLS, which is
+/// where the operator asks for it.
+pub async fn key_usage(State(s): State<Arc<AppState>>, headers: HeaderMap) -> Response {
     let keys = s.keys.current();
     let presented = headers
         .get(axum::http::header::AUTHORIZATION)

@@ -61,7 +61,8 @@ pub mod key_files {
     pub const OPS_TOKEN: &str = "ops-token";
 }
 
-/// Path, on the metrics port, where the bot server reports how many stored records are
+/// Path, on the API port (TLS; where the operator asks) and on the metrics port, where
+/// the bot server reports how many stored records are
 /// still encrypted under each key id ([`KeyUsageReport`]). The operator retires a data or
 /// field key only when this reports no record under it. Requires
 /// `Authorization: Bearer <token>` with the token of [`key_files::OPS_TOKEN`]; anything

@@ -1,42 +1,67 @@
 //! Asks a bot server how many stored records are still under each key id (the
 //! contract's [`KEY_USAGE_PATH`]), so the operator retires a data, field or HMAC key only
-//! when nothing needs it. Any failure is "unknown", which keeps the key.
+//! when nothing needs it. Asked over TLS on the API port, the bot's serving certificate
+//! verified against the operator's trust bundle, with the ops token. Any failure is
+//! "unknown", which keeps the key.
 
 use std::time::Duration;
 
-use generalbot_crds::contract::{KEY_USAGE_PATH, KeyUsageReport, METRICS_PORT};
+use generalbot_crds::contract::{API_PORT, KEY_USAGE_PATH, KeyUsageReport};
 use http_body_util::{BodyExt, Empty, Limited};
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
+use hyper_util::rt::TokioIo;
+
+use crate::tls_client::{self, ConnectTo};
 
 /// Largest report accepted.
 const MAX_REPORT_BYTES: usize = 64 * 1024;
 /// How long to wait for a report.
 const TIMEOUT: Duration = Duration::from_secs(3);
 
-/// The report of the bot `name` in `namespace`, through its Service, or `None`.
-pub async fn fetch(name: &str, namespace: &str, token: &str) -> Option<KeyUsageReport> {
-    let url = format!("http://{name}.{namespace}.svc:{METRICS_PORT}{KEY_USAGE_PATH}");
-    match tokio::time::timeout(TIMEOUT, get(&url, token)).await {
+/// The report of the bot `name` in `namespace`, asked over TLS on its API port through
+/// its Service (or where `connect_to` says), verifying its serving certificate against
+/// `trust_pem`; `None` when there is none.
+pub async fn fetch(
+    name: &str,
+    namespace: &str,
+    token: &str,
+    trust_pem: &[u8],
+    connect_to: &ConnectTo,
+) -> Option<KeyUsageReport> {
+    let host = format!("{name}.{namespace}.svc");
+    match tokio::time::timeout(TIMEOUT, get(&host, token, trust_pem, connect_to)).await {
         Ok(Ok(report)) => Some(report),
         Ok(Err(reason)) => {
-            tracing::debug!(%url, %reason, "no key usage report");
+            tracing::debug!(%host, %reason, "no key usage report");
             None
         }
         Err(_) => {
-            tracing::debug!(%url, "key usage report timed out");
+            tracing::debug!(%host, "key usage report timed out");
             None
         }
     }
 }
 
-async fn get(url: &str, token: &str) -> Result<KeyUsageReport, String> {
-    let client = Client::builder(TokioExecutor::new()).build_http::<Empty<bytes::Bytes>>();
-    let request = http::Request::get(url)
-        .header(http::header::AUTHORIZATION, format!("Bearer {token}"))
-        .body(Empty::new())
+async fn get(
+    host: &str,
+    token: &str,
+    trust_pem: &[u8],
+    connect_to: &ConnectTo,
+) -> Result<KeyUsageReport, String> {
+    let port = u16::try_from(API_PORT).map_err(|e| e.to_string())?;
+    let tls = tls_client::connect(host, port, trust_pem, connect_to).await?;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+        .await
         .map_err(|e| e.to_string())?;
-    let response = client.request(request).await.map_err(|e| e.to_string())?;
+    tokio::spawn(conn);
+    let request = http::Request::get(KEY_USAGE_PATH)
+        .header(http::header::HOST, host)
+        .header(http::header::AUTHORIZATION, format!("Bearer {token}"))
+        .body(Empty::<bytes::Bytes>::new())
+        .map_err(|e| e.to_string())?;
+    let response = sender
+        .send_request(request)
+        .await
+        .map_err(|e| e.to_string())?;
     if !response.status().is_success() {
         return Err(format!("status {}", response.status()));
     }

@@ -19,6 +19,7 @@
 //! - [`render`]: the offline `render` command.
 //! - [`rotation`]: key rings and the pure rotation state machine.
 //! - [`telemetry`]: JSON logs.
+//! - [`tls_client`]: one verified TLS connection to a bot server.
 
 pub mod apply;
 pub mod builders;
@@ -34,6 +35,7 @@ pub mod render;
 pub mod rotation;
 pub mod status;
 pub mod telemetry;
+pub mod tls_client;
 pub mod validate;
 
 #[cfg(test)]

@@ -45,6 +45,11 @@ enum Command {
         /// key becomes active only this long after it was added.
         #[arg(long, default_value_t = 120)]
         propagation_seconds: u64,
+        /// Reach a bot server's `HOST:PORT` at `ADDR:PORT` instead (`*.svc:8080=…`
+        /// matches any host under `svc`), for an operator run outside the cluster.
+        /// Repeatable.
+        #[arg(long, value_name = "HOST:PORT=ADDR:PORT")]
+        connect_to: Vec<String>,
     },
     /// Print the GeneralBot CustomResourceDefinition as YAML.
     Crd,
@@ -75,8 +80,18 @@ async fn main() -> ExitCode {
             identity,
             lease_seconds,
             propagation_seconds,
+            connect_to,
         } => {
             telemetry::init();
+            let connect_to = match generalbot_operator::tls_client::ConnectTo::parse(
+                connect_to.iter().map(String::as_str),
+            ) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(2);
+                }
+            };
             let lease_namespace = lease_namespace
                 .or_else(|| std::env::var("POD_NAMESPACE").ok())
                 .or_else(|| namespace.clone())
@@ -98,6 +113,7 @@ async fn main() -> ExitCode {
                 propagation: jiff::SignedDuration::from_secs(
                     i64::try_from(propagation_seconds).unwrap_or(i64::MAX),
                 ),
+                connect_to,
             };
             match run(cfg).await {
                 Ok(()) => ExitCode::SUCCESS,

@@ -1,17 +1,16 @@
 //! A small HTTPS client for the end-to-end suite: one request per TLS connection to a
 //! loopback address, verifying the server's chain against a trust bundle given per call
-//! and its name against the Service's DNS name, as a client inside the cluster would.
+//! and its name against the Service's DNS name, as a client inside the cluster would
+//! (the TLS part is the operator's own [`tls_client`]).
 
 // Test support only: a helper that cannot do its job fails the test that called it.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 
+use generalbot_operator::tls_client::{self, ConnectTo};
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
-use rustls_pki_types::ServerName;
-use rustls_pki_types::pem::PemObject;
 
 /// A response: status and JSON body (`Null` when the body is not JSON).
 #[derive(Debug)]
@@ -32,27 +31,8 @@ pub async fn request(
     bearer: Option<&str>,
     body: Option<serde_json::Value>,
 ) -> Result<Response, String> {
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in rustls_pki_types::CertificateDer::pem_slice_iter(trust_pem) {
-        roots
-            .add(cert.map_err(|e| format!("trust bundle: {e}"))?)
-            .map_err(|e| format!("trust bundle: {e}"))?;
-    }
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_protocol_versions(&[&rustls::version::TLS13])
-    .map_err(|e| e.to_string())?
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    let name = ServerName::try_from(server_name.to_owned()).map_err(|e| e.to_string())?;
-    let tcp = tokio::net::TcpStream::connect(addr)
-        .await
-        .map_err(|e| format!("connect {addr}: {e}"))?;
-    let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
-        .connect(name, tcp)
-        .await
-        .map_err(|e| format!("TLS handshake with {server_name}: {e}"))?;
+    let connect_to = ConnectTo::parse([format!("{server_name}:{}={addr}", addr.port()).as_str()])?;
+    let tls = tls_client::connect(server_name, addr.port(), trust_pem, &connect_to).await?;
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
         .await
         .map_err(|e| format!("HTTP handshake: {e}"))?;

@@ -157,7 +157,8 @@ pub struct LocalPod {
     child: Option<Child>,
 }
 
-fn free_addr() -> SocketAddr {
+/// A loopback address nothing listens on right now.
+pub fn free_addr() -> SocketAddr {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -172,6 +173,18 @@ impl LocalPod {
         deployment: &Deployment,
         bin: PathBuf,
         hosts: &BTreeMap<String, SocketAddr>,
+    ) -> Self {
+        Self::new_at(client, deployment, bin, hosts, free_addr()).await
+    }
+
+    /// As [`LocalPod::new`], with the API listening on `api` (chosen before the pod
+    /// exists, to tell the operator where to reach it).
+    pub async fn new_at(
+        client: &Client,
+        deployment: &Deployment,
+        bin: PathBuf,
+        hosts: &BTreeMap<String, SocketAddr>,
+        api: SocketAddr,
     ) -> Self {
         let namespace = deployment.metadata.namespace.clone().unwrap();
         let pod: PodSpec = deployment.spec.clone().unwrap().template.spec.unwrap();
@@ -248,7 +261,7 @@ impl LocalPod {
                 *value = local(mount).join(rest).display().to_string();
             }
         }
-        let (api, metrics) = (free_addr(), free_addr());
+        let metrics = free_addr();
         env.insert(env::LISTEN.to_owned(), api.to_string());
         env.insert(env::METRICS_LISTEN.to_owned(), metrics.to_string());
         let host_vars: Vec<String> = env

@@ -30,7 +30,7 @@ use generalbot_tests::e2e::{
     old_root_retired, secret, secret_with, start,
 };
 use generalbot_tests::https::request;
-use generalbot_tests::kubelet::LocalPod;
+use generalbot_tests::kubelet::{LocalPod, free_addr};
 use generalbot_tests::{bot_server_bin, note, skip};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Secret;
@@ -252,8 +252,12 @@ async fn e2e_every_key_and_the_ca_rotate_under_traffic_without_a_failed_request(
         }
         Err(why) => return skip("e2e_rotation", &why),
     };
-    // Propagation above the bot server's 5 s reload interval, as on a real cluster.
-    let run = start(client.clone(), 8, &[]).await;
+    // Propagation above the bot server's 5 s reload interval, as on a real cluster. The
+    // operator reaches the bot server's API (for its key-usage report) where the pod
+    // will listen.
+    let api = free_addr();
+    let connect_to = format!("*.svc:8080={api}");
+    let run = start(client.clone(), 8, &["--connect-to", &connect_to]).await;
     let ns = run.ns.clone();
     note(&format!("e2e rotation: namespace {ns}"));
     let bots: Api<GeneralBot> = Api::namespaced(client.clone(), &ns);
@@ -303,7 +307,7 @@ async fn e2e_every_key_and_the_ca_rotate_under_traffic_without_a_failed_request(
         gb.spec.services.postgres.endpoint.host.clone(),
         SocketAddr::from(([127, 0, 0, 1], pg.port)),
     )]);
-    let mut pod = LocalPod::new(&client, &deployment, bot_server_bin(), &hosts).await;
+    let mut pod = LocalPod::new_at(&client, &deployment, bot_server_bin(), &hosts, api).await;
     let syncing = pod.volumes.keep_syncing(Duration::from_millis(500));
     let password = pod.file("password", PASSWORD);
     for c in 0..CLIENTS {
@@ -426,6 +430,35 @@ async fn e2e_every_key_and_the_ca_rotate_under_traffic_without_a_failed_request(
         under_new > 0,
         "no record under the new field key {field_now}: {report}"
     );
+
+    // With the report, the operator retires the old data key (nothing under it) and,
+    // once the bot server's background pass has moved every record to the new key, the
+    // old field key: each ring is back to one key, the one activated by the rotation.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(240);
+    let retired = loop {
+        let gb = bots.get("support-bot").await.unwrap();
+        let rings: BTreeMap<String, u32> = gb
+            .status
+            .iter()
+            .flat_map(|s| &s.key_rings)
+            .map(|r| (r.name.clone(), r.keys))
+            .collect();
+        if rings.get("data") == Some(&1) && rings.get("field") == Some(&1) {
+            break rings;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the old data and field keys were not retired: {rings:?}"
+        );
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    };
+    assert_eq!(
+        key_ids(&bots.get("support-bot").await.unwrap())["field"],
+        *field_now
+    );
+    note(&format!(
+        "e2e rotation: old keys retired once the bot server reported none under them: keys per ring {retired:?}"
+    ));
 
     // Every message is readable, and still after a restart of the bot server.
     let messages = all_readable(&target, &conversations, &tally).await;

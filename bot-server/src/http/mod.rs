@@ -98,6 +98,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(auth::router())
         .merge(messages::router())
         .merge(admin::router())
+        .route(
+            generalbot_crds::contract::KEY_USAGE_PATH,
+            axum::routing::get(crate::ops::key_usage),
+        )
         .fallback(|| async { error::ApiError::NotFound })
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

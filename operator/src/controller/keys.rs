@@ -105,7 +105,10 @@ pub(super) async fn rotate_keys(
         k.starts_with(keyrings::PHASE_ANNOTATION) && v.contains("activated") && !k.ends_with(".jwt")
     });
     let report = match (awaiting_report, ops_token(&secret)) {
-        (true, Some(token)) => key_usage::fetch(bctx.name, namespace, &token).await,
+        (true, Some(token)) => {
+            let trust = trust_bundle(&api, bctx.name).await;
+            key_usage::fetch(bctx.name, namespace, &token, &trust, &ctx.connect_to).await
+        }
         _ => None,
     };
     let window = triggers::window_open(&gb.spec.security.maintenance_windows, now);
@@ -254,6 +257,20 @@ fn zeroize_data(secret: &mut Secret) {
             zeroize::Zeroize::zeroize(&mut value.0);
         }
     }
+}
+
+/// The trust bundle the bot's serving certificate chains to (the leaves' Secret's
+/// `ca.crt`), or nothing, which no certificate verifies against.
+async fn trust_bundle(api: &Api<Secret>, bot: &str) -> Vec<u8> {
+    let name = crate::certs::tls_secret_name(bot);
+    api.get_opt(&name)
+        .await
+        .ok()
+        .flatten()
+        .and_then(|s| s.data)
+        .and_then(|mut d| d.remove(generalbot_crds::contract::tls_files::CA))
+        .map(|b| b.0)
+        .unwrap_or_default()
 }
 
 fn ops_token(secret: &Secret) -> Option<zeroize::Zeroizing<String>> {

@@ -114,6 +114,9 @@ pub struct Context {
     /// blocking pool, so a burst of new GeneralBots never starves the async workers
     /// that renew the lease and serve the watches.
     pub cpu_slots: Arc<tokio::sync::Semaphore>,
+    /// Where to reach bot servers instead of their Service names (an operator run
+    /// outside the cluster).
+    pub connect_to: crate::tls_client::ConnectTo,
 }
 
 impl Context {
@@ -132,6 +135,7 @@ impl Context {
             clock: Arc::new(Timestamp::now),
             propagation: DEFAULT_PROPAGATION,
             cpu_slots: Arc::new(tokio::sync::Semaphore::new(cpu_slots())),
+            connect_to: crate::tls_client::ConnectTo::default(),
         }
     }
 

@@ -56,6 +56,8 @@ pub struct RunConfig {
     pub lease: LeaseConfig,
     /// How long a changed Secret takes to reach every pod and be reloaded.
     pub propagation: SignedDuration,
+    /// Where to reach bot servers instead of their Service names.
+    pub connect_to: crate::tls_client::ConnectTo,
 }
 
 fn api_for<K>(client: &Client, namespace: Option<&str>) -> Api<K>
@@ -187,6 +189,7 @@ pub async fn run(cfg: RunConfig) -> Result<(), RunError> {
     };
     let mut ctx = Context::new(client.clone(), stores, metrics.clone(), &cfg.lease.identity);
     ctx.propagation = cfg.propagation;
+    ctx.connect_to = cfg.connect_to.clone();
     let ctx = Arc::new(ctx);
     // The GeneralBots' own cache, without managed fields (a large share of each object).
     let (bots, bot_writer) = reflector::store();
