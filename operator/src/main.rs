@@ -50,6 +50,11 @@ enum Command {
         /// Repeatable.
         #[arg(long, value_name = "HOST:PORT=ADDR:PORT")]
         connect_to: Vec<String>,
+        /// Labels of the operator's own pods (`k=v,k=v`), with their namespace
+        /// ($POD_NAMESPACE): each bot's NetworkPolicy admits them to its API port, where
+        /// the operator asks for the key-usage report. The chart sets it.
+        #[arg(long, value_name = "K=V,...")]
+        operator_pod_labels: Option<String>,
     },
     /// Print the GeneralBot CustomResourceDefinition as YAML.
     Crd,
@@ -81,6 +86,7 @@ async fn main() -> ExitCode {
             lease_seconds,
             propagation_seconds,
             connect_to,
+            operator_pod_labels,
         } => {
             telemetry::init();
             let connect_to = match generalbot_operator::tls_client::ConnectTo::parse(
@@ -114,6 +120,17 @@ async fn main() -> ExitCode {
                     i64::try_from(propagation_seconds).unwrap_or(i64::MAX),
                 ),
                 connect_to,
+                operator_peer: match operator_pod_labels
+                    .as_deref()
+                    .map(|l| operator_peer(l, std::env::var("POD_NAMESPACE").ok()))
+                {
+                    None => None,
+                    Some(Ok(peer)) => Some(peer),
+                    Some(Err(e)) => {
+                        eprintln!("error: --operator-pod-labels: {e}");
+                        return ExitCode::from(2);
+                    }
+                },
             };
             match run(cfg).await {
                 Ok(()) => ExitCode::SUCCESS,
@@ -124,6 +141,33 @@ async fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// The operator's pods as a network peer: `k=v,...` labels in `namespace` (any
+/// namespace's pods with those labels when it is unknown).
+fn operator_peer(
+    labels: &str,
+    namespace: Option<String>,
+) -> Result<generalbot_crds::v1alpha1::NetworkPeer, String> {
+    let mut pod_selector = std::collections::BTreeMap::new();
+    for pair in labels.split(',').filter(|p| !p.is_empty()) {
+        let (k, v) = pair
+            .split_once('=')
+            .ok_or_else(|| format!("{pair:?} is not KEY=VALUE"))?;
+        pod_selector.insert(k.trim().to_owned(), v.trim().to_owned());
+    }
+    if pod_selector.is_empty() {
+        return Err("give at least one KEY=VALUE label".to_owned());
+    }
+    Ok(generalbot_crds::v1alpha1::NetworkPeer {
+        pod_selector: Some(pod_selector),
+        namespace_selector: Some(std::collections::BTreeMap::from([(
+            "kubernetes.io/metadata.name".to_owned(),
+            namespace.unwrap_or_default(),
+        )]))
+        .filter(|m| m.values().all(|v| !v.is_empty())),
+        cidrs: Vec::new(),
+    })
 }
 
 fn default_identity() -> String {

@@ -77,6 +77,26 @@ fn the_chart_never_lets_the_operator_reach_every_address() {
 }
 
 #[test]
+fn the_operator_may_reach_its_bots_api_port_and_tells_them_who_it_is() {
+    let Some(helm) = helm() else { return };
+    let dir = TempDir::new("gb-helm-bots");
+    let text = std::fs::read_to_string(template(&helm, &[], &dir)).unwrap();
+    assert!(
+        text.contains("--operator-pod-labels=app.kubernetes.io/name=generalbot-operator"),
+        "{text}"
+    );
+    let egress = text
+        .split("# The bot servers it manages")
+        .nth(1)
+        .expect("an egress rule to the bots");
+    assert!(
+        egress.contains("app.kubernetes.io/name: generalbot\n"),
+        "{egress}"
+    );
+    assert!(egress.contains("port: 8080"), "{egress}");
+}
+
+#[test]
 fn the_operator_may_update_finalizers_for_owner_references_that_block_deletion() {
     let Some(helm) = helm() else { return };
     let dir = TempDir::new("gb-helm-finalizers");

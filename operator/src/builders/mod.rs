@@ -24,6 +24,7 @@ pub use service_account::service_account;
 pub use services::{CredentialKey, DeclaredService, ServiceKind, declared_services};
 
 use generalbot_crds::GeneralBot;
+use generalbot_crds::v1alpha1::NetworkPeer;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Service, ServiceAccount};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
@@ -49,7 +50,15 @@ pub struct Desired {
 
 /// Builds every object the GeneralBot owns, in the order they are applied.
 pub fn desired(gb: &GeneralBot) -> Result<Desired> {
-    let ctx = BuildContext::new(gb)?;
+    desired_for(gb, None)
+}
+
+/// As [`desired`], with the operator's own pods (`operator`) admitted to the bot's API
+/// port, where it asks for the key-usage report. `render` does not know where the
+/// operator runs and leaves that rule out.
+pub fn desired_for(gb: &GeneralBot, operator: Option<&NetworkPeer>) -> Result<Desired> {
+    let mut ctx = BuildContext::new(gb)?;
+    ctx.operator = operator;
     Ok(Desired {
         service_account: service_account(&ctx),
         deployment: deployment(&ctx),
@@ -67,6 +76,8 @@ pub struct BuildContext<'a> {
     pub name: &'a str,
     /// Its namespace.
     pub namespace: &'a str,
+    /// The operator's own pods, admitted to the API port for the key-usage report.
+    pub operator: Option<&'a NetworkPeer>,
 }
 
 impl<'a> BuildContext<'a> {
@@ -86,6 +97,7 @@ impl<'a> BuildContext<'a> {
             gb,
             name,
             namespace,
+            operator: None,
         })
     }
 }

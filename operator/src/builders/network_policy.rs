@@ -30,9 +30,12 @@ pub fn network_policies(ctx: &BuildContext<'_>) -> Vec<NetworkPolicy> {
     let deny = policy(ctx, DENY_SUFFIX, &["Ingress", "Egress"], None, None);
 
     let named = |name: &str| vec![tcp(IntOrString::String(name.to_owned()))];
+    // The operator asks for the key-usage report on the API port, over TLS.
+    let operator: Vec<NetworkPeer> = ctx.operator.cloned().into_iter().collect();
     let ingress: Vec<NetworkPolicyIngressRule> = [
         (&net.ingress_from, named(contract::API_PORT_NAME)),
         (&net.metrics_from, named(contract::METRICS_PORT_NAME)),
+        (&operator, named(contract::API_PORT_NAME)),
     ]
     .into_iter()
     .filter_map(|(from, ports)| {

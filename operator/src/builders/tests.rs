@@ -1,5 +1,7 @@
 //! The builders as pure functions: a GeneralBot in, objects out, checked field by field.
 
+use std::collections::BTreeMap;
+
 use generalbot_crds::contract::{self, labels};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 
@@ -143,6 +145,48 @@ fn no_rule_allows_all_traffic() {
             }
         }
     }
+}
+
+#[test]
+fn the_operator_is_admitted_to_the_api_port_when_it_says_where_it_runs() {
+    let peer = generalbot_crds::v1alpha1::NetworkPeer {
+        pod_selector: Some(BTreeMap::from([(
+            "app.kubernetes.io/name".to_owned(),
+            "generalbot-operator".to_owned(),
+        )])),
+        namespace_selector: Some(BTreeMap::from([(
+            "kubernetes.io/metadata.name".to_owned(),
+            "generalbot-system".to_owned(),
+        )])),
+        cidrs: Vec::new(),
+    };
+    let d = super::desired_for(&mk_gb("bot"), Some(&peer)).unwrap();
+    let rules = policy(&d, "-ingress")
+        .spec
+        .clone()
+        .unwrap()
+        .ingress
+        .unwrap();
+    assert_eq!(rules.len(), 1);
+    let rule = &rules[0];
+    let from = rule.from.clone().unwrap();
+    assert_eq!(
+        from[0]
+            .namespace_selector
+            .clone()
+            .unwrap()
+            .match_labels
+            .unwrap()["kubernetes.io/metadata.name"],
+        "generalbot-system"
+    );
+    assert_eq!(
+        rule.ports.clone().unwrap()[0].port,
+        Some(
+            k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::String(
+                generalbot_crds::contract::API_PORT_NAME.to_owned()
+            )
+        )
+    );
 }
 
 #[test]

@@ -117,6 +117,9 @@ pub struct Context {
     /// Where to reach bot servers instead of their Service names (an operator run
     /// outside the cluster).
     pub connect_to: crate::tls_client::ConnectTo,
+    /// The operator's own pods, admitted to each bot's API port (for the key-usage
+    /// report) when known.
+    pub operator_peer: Option<generalbot_crds::v1alpha1::NetworkPeer>,
 }
 
 impl Context {
@@ -136,6 +139,7 @@ impl Context {
             propagation: DEFAULT_PROPAGATION,
             cpu_slots: Arc::new(tokio::sync::Semaphore::new(cpu_slots())),
             connect_to: crate::tls_client::ConnectTo::default(),
+            operator_peer: None,
         }
     }
 
@@ -258,7 +262,7 @@ async fn apply(gb: &GeneralBot, ctx: &Context) -> Result<Action> {
         return Ok(Action::requeue(INVALID_RETRY));
     }
 
-    let desired = builders::desired(gb)?;
+    let desired = builders::desired_for(gb, ctx.operator_peer.as_ref())?;
     let mut written = Vec::new();
     let keys = keys::rotate_keys(ctx, gb, &namespace, now.0).await?;
     record_writes(ctx, "Secret", keys.writes);

@@ -58,6 +58,8 @@ pub struct RunConfig {
     pub propagation: SignedDuration,
     /// Where to reach bot servers instead of their Service names.
     pub connect_to: crate::tls_client::ConnectTo,
+    /// The operator's own pods, to admit to each bot's API port.
+    pub operator_peer: Option<generalbot_crds::v1alpha1::NetworkPeer>,
 }
 
 fn api_for<K>(client: &Client, namespace: Option<&str>) -> Api<K>
@@ -190,6 +192,7 @@ pub async fn run(cfg: RunConfig) -> Result<(), RunError> {
     let mut ctx = Context::new(client.clone(), stores, metrics.clone(), &cfg.lease.identity);
     ctx.propagation = cfg.propagation;
     ctx.connect_to = cfg.connect_to.clone();
+    ctx.operator_peer = cfg.operator_peer.clone();
     let ctx = Arc::new(ctx);
     // The GeneralBots' own cache, without managed fields (a large share of each object).
     let (bots, bot_writer) = reflector::store();
