@@ -55,6 +55,10 @@ enum Command {
         /// the operator asks for the key-usage report. The chart sets it.
         #[arg(long, value_name = "K=V,...")]
         operator_pod_labels: Option<String>,
+        /// How many GeneralBots are reconciled at once (a burst never floods the API
+        /// server; key generation is bounded by the cores on its own).
+        #[arg(long, default_value_t = 16)]
+        concurrency: u16,
     },
     /// Print the GeneralBot CustomResourceDefinition as YAML.
     Crd,
@@ -87,6 +91,7 @@ async fn main() -> ExitCode {
             propagation_seconds,
             connect_to,
             operator_pod_labels,
+            concurrency,
         } => {
             telemetry::init();
             let connect_to = match generalbot_operator::tls_client::ConnectTo::parse(
@@ -120,6 +125,7 @@ async fn main() -> ExitCode {
                     i64::try_from(propagation_seconds).unwrap_or(i64::MAX),
                 ),
                 connect_to,
+                concurrency: concurrency.max(1),
                 operator_peer: match operator_pod_labels
                     .as_deref()
                     .map(|l| operator_peer(l, std::env::var("POD_NAMESPACE").ok()))

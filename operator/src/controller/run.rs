@@ -60,6 +60,8 @@ pub struct RunConfig {
     pub connect_to: crate::tls_client::ConnectTo,
     /// The operator's own pods, to admit to each bot's API port.
     pub operator_peer: Option<generalbot_crds::v1alpha1::NetworkPeer>,
+    /// How many GeneralBots are reconciled at once.
+    pub concurrency: u16,
 }
 
 fn api_for<K>(client: &Client, namespace: Option<&str>) -> Api<K>
@@ -205,6 +207,9 @@ pub async fn run(cfg: RunConfig) -> Result<(), RunError> {
     .reflect(bot_writer)
     .applied_objects();
     let controller = Controller::for_stream(bot_stream, bots)
+        // A bounded number of reconciles at once: a burst of new GeneralBots must not flood
+        // the API server (unbounded, 1,000 at once got 504s back from it).
+        .with_config(kube::runtime::controller::Config::default().concurrency(cfg.concurrency))
         .owns_stream(sa_stream)
         .owns_stream(deploy_stream)
         .owns_stream(svc_stream)
