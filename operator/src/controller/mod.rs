@@ -298,19 +298,21 @@ async fn apply(gb: &GeneralBot, ctx: &Context) -> Result<Action> {
         )
         .await;
     }
-    for (ring, what) in &keys.done {
-        ctx.publish(
-            gb,
-            EventType::Normal,
-            "KeyRotation",
-            format!("key ring {ring}: {what}"),
-        )
-        .await;
+    // One event per kind of change and reconcile: every step is in it, and a burst of
+    // new GeneralBots costs the API server a few writes less each.
+    if !keys.done.is_empty() {
+        let steps: Vec<String> = keys
+            .done
+            .iter()
+            .map(|(ring, what)| format!("key ring {ring}: {what}"))
+            .collect();
+        ctx.publish(gb, EventType::Normal, "KeyRotation", steps.join("; "))
+            .await;
     }
     let certs = cert_secrets::reconcile_certs(ctx, gb, &namespace, now.0).await?;
     record_writes(ctx, "Secret", certs.writes);
-    for what in &certs.done {
-        ctx.publish(gb, EventType::Normal, "Certificates", what.clone())
+    if !certs.done.is_empty() {
+        ctx.publish(gb, EventType::Normal, "Certificates", certs.done.join("; "))
             .await;
     }
     let client = &ctx.client;

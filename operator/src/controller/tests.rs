@@ -427,7 +427,7 @@ async fn a_forced_rotation_is_one_conditional_write_of_the_key_secret() {
     let event = seen
         .iter()
         .find(|s| s.path.contains("/events"))
-        .expect("an event per step");
+        .expect("an event for the step");
     assert_eq!(event.body["reason"], "KeyRotation");
     let status = seen
         .iter()
