@@ -332,3 +332,17 @@ pub async fn old_root_retired(secrets: &Api<Secret>, bot: &str) {
     })
     .await;
 }
+
+/// Waits until the GeneralBot `name` reports its 4 key rings and 3 certificates, and
+/// returns it.
+pub async fn with_rings_and_certificates(api: &Api<GeneralBot>, name: &str) -> GeneralBot {
+    eventually("the key rings and certificates in the status", || {
+        let api = api.clone();
+        async move {
+            let gb = api.get(name).await.ok()?;
+            let st = gb.status.as_ref()?;
+            (st.key_rings.len() == 4 && st.certificates.len() == 3).then_some(gb)
+        }
+    })
+    .await
+}

@@ -19,7 +19,7 @@ use generalbot_crds::GeneralBot;
 use generalbot_operator::render::parse;
 use generalbot_tests::e2e::{
     Run, certificate_serial, cluster_or_skip, condition, eventually, example, force_rotation,
-    key_ids, old_root_retired, secret, start,
+    key_ids, old_root_retired, secret, start, with_rings_and_certificates,
 };
 use generalbot_tests::{note, root};
 use k8s_openapi::api::apps::v1::Deployment;
@@ -427,15 +427,7 @@ async fn e2e_operator_reconciles_examples_bad_input_and_deletion() {
     .await;
 
     // Keys and certificates: every ring and certificate is in the status.
-    let gb = eventually("key rings and certificates in the status", || {
-        let bots = bots.clone();
-        async move {
-            let gb = bots.get("support-bot").await.ok()?;
-            let st = gb.status.as_ref()?;
-            (st.key_rings.len() == 4 && st.certificates.len() == 3).then_some(gb)
-        }
-    })
-    .await;
+    let gb = with_rings_and_certificates(&bots, "support-bot").await;
     let st = gb.status.clone().unwrap();
     let jwt_before = st
         .key_rings

@@ -27,7 +27,7 @@ use generalbot_crds::v1alpha1::SecretRef;
 use generalbot_testkit::Postgres;
 use generalbot_tests::e2e::{
     certificate_serial, cluster_or_skip, eventually, example, force_rotation, key_ids,
-    old_root_retired, secret, secret_with, start,
+    old_root_retired, secret, secret_with, start, with_rings_and_certificates,
 };
 use generalbot_tests::https::request;
 use generalbot_tests::kubelet::{LocalPod, free_addr};
@@ -292,15 +292,7 @@ async fn e2e_every_key_and_the_ca_rotate_under_traffic_without_a_failed_request(
         async move { deployments.get_opt("support-bot").await.ok().flatten() }
     })
     .await;
-    let before = eventually("the rings and certificates in the status", || {
-        let bots = bots.clone();
-        async move {
-            let gb = bots.get("support-bot").await.ok()?;
-            let st = gb.status.as_ref()?;
-            (st.key_rings.len() == 4 && st.certificates.len() == 3).then_some(gb)
-        }
-    })
-    .await;
+    let before = with_rings_and_certificates(&bots, "support-bot").await;
 
     // The pod, as the kubelet would run it, with the database on loopback.
     let hosts = BTreeMap::from([(
