@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 use futures::{StreamExt, TryStreamExt};
 use generalbot_crds::GeneralBot;
 use generalbot_crds::v1alpha1::JwtAlgorithm;
-use generalbot_tests::e2e::{cluster_or_skip, example, secret, start};
+use generalbot_tests::e2e::{cluster_or_skip, example, operator_writes, secret, start};
 use generalbot_tests::note;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{ListParams, Patch, PatchParams, PostParams};
@@ -43,22 +43,7 @@ fn env_usize(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
-/// The operator's writes so far, from its `/metrics`.
-async fn operator_writes(metrics: std::net::SocketAddr) -> u64 {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut conn = tokio::net::TcpStream::connect(metrics).await.unwrap();
-    conn.write_all(b"GET /metrics HTTP/1.0\r\nHost: operator\r\n\r\n")
-        .await
-        .unwrap();
-    let mut text = String::new();
-    conn.read_to_string(&mut text).await.unwrap();
-    text.lines()
-        .filter(|l| l.starts_with("generalbot_operator_object_writes_total"))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum::<f64>() as u64
-}
-
-/// Peak resident memory of the process listening on `metrics` (the operator), in KiB.
+/// Peak resident memory of the process `pid` (the operator), in KiB.
 fn peak_rss_kib(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .unwrap_or_default()

@@ -346,3 +346,34 @@ pub async fn with_rings_and_certificates(api: &Api<GeneralBot>, name: &str) -> G
     })
     .await
 }
+
+/// A plain HTTP/1.0 GET on loopback (metrics and health ports): the status and body,
+/// or `None` when nothing answers.
+pub async fn plain_get(
+    addr: std::net::SocketAddr,
+    path: &str,
+    bearer: Option<&str>,
+) -> Option<(u16, String)> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut conn = tokio::net::TcpStream::connect(addr).await.ok()?;
+    let auth = bearer
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    conn.write_all(format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n{auth}\r\n").as_bytes())
+        .await
+        .ok()?;
+    let mut text = String::new();
+    conn.read_to_string(&mut text).await.ok()?;
+    let (head, body) = text.split_once("\r\n\r\n")?;
+    let status = head.split_whitespace().nth(1)?.parse().ok()?;
+    Some((status, body.to_owned()))
+}
+
+/// The operator's writes so far, summed over kinds, from its `/metrics`.
+pub async fn operator_writes(metrics: std::net::SocketAddr) -> u64 {
+    let (_, text) = plain_get(metrics, "/metrics", None).await.unwrap();
+    text.lines()
+        .filter(|l| l.starts_with("generalbot_operator_object_writes_total"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>() as u64
+}

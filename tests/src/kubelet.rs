@@ -367,7 +367,9 @@ impl LocalPod {
             {
                 panic!("the bot server exited ({status}):\n{}", self.log_tail(40));
             }
-            if http_status(self.metrics, generalbot_crds::contract::READY_PATH).await == Some(200) {
+            let ready =
+                crate::e2e::plain_get(self.metrics, generalbot_crds::contract::READY_PATH, None);
+            if ready.await.is_some_and(|(status, _)| status == 200) {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(250)).await;
@@ -383,18 +385,6 @@ impl Drop for LocalPod {
             let _ = child.wait();
         }
     }
-}
-
-/// The status of a plain HTTP GET on loopback, or `None` when nothing answers.
-async fn http_status(addr: SocketAddr, path: &str) -> Option<u16> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut conn = tokio::net::TcpStream::connect(addr).await.ok()?;
-    conn.write_all(format!("GET {path} HTTP/1.0\r\nHost: pod\r\n\r\n").as_bytes())
-        .await
-        .ok()?;
-    let mut head = [0u8; 12];
-    conn.read_exact(&mut head).await.ok()?;
-    std::str::from_utf8(&head[9..12]).ok()?.parse().ok()
 }
 
 #[cfg(test)]

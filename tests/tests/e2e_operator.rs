@@ -19,7 +19,7 @@ use generalbot_crds::GeneralBot;
 use generalbot_operator::render::parse;
 use generalbot_tests::e2e::{
     Run, certificate_serial, cluster_or_skip, condition, eventually, example, force_rotation,
-    key_ids, old_root_retired, secret, start, with_rings_and_certificates,
+    key_ids, old_root_retired, operator_writes, secret, start, with_rings_and_certificates,
 };
 use generalbot_tests::{note, root};
 use k8s_openapi::api::apps::v1::Deployment;
@@ -28,20 +28,6 @@ use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, ResourceExt};
-
-/// The operator's writes so far, summed over kinds, from its `/metrics`.
-fn writes(run: &Run) -> u64 {
-    use std::io::{Read, Write};
-    let mut conn = std::net::TcpStream::connect(run.metrics).unwrap();
-    conn.write_all(b"GET /metrics HTTP/1.0\r\nHost: operator\r\n\r\n")
-        .unwrap();
-    let mut text = String::new();
-    conn.read_to_string(&mut text).unwrap();
-    text.lines()
-        .filter(|l| l.starts_with("generalbot_operator_object_writes_total"))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum::<f64>() as u64
-}
 
 /// Watches every kind the operator writes, and the GeneralBots, for a minute from their
 /// current versions: a steady state sees no event, and the write counter stays flat.
@@ -101,7 +87,7 @@ async fn steady_state(run: &Run) {
     }
     let (c, ns) = (run.client.clone(), run.ns.as_str());
     let managed = Some("app.kubernetes.io/managed-by=generalbot-operator");
-    let before = writes(run);
+    let before = operator_writes(run.metrics).await;
     let (a, b, cc, d, e, f, g) = futures::join!(
         quiet(Api::<Deployment>::namespaced(c.clone(), ns), managed),
         quiet(Api::<Service>::namespaced(c.clone(), ns), managed),
@@ -115,7 +101,7 @@ async fn steady_state(run: &Run) {
         quiet(Api::<GeneralBot>::namespaced(c.clone(), ns), None),
     );
     let seen: Vec<String> = [a, b, cc, d, e, f, g].concat();
-    let after = writes(run);
+    let after = operator_writes(run.metrics).await;
     assert!(seen.is_empty(), "changes in a steady state: {seen:?}");
     assert_eq!(before, after, "the operator wrote in a steady state");
     note(&format!(

@@ -27,7 +27,7 @@ use generalbot_crds::v1alpha1::SecretRef;
 use generalbot_testkit::Postgres;
 use generalbot_tests::e2e::{
     certificate_serial, cluster_or_skip, eventually, example, force_rotation, key_ids,
-    old_root_retired, secret, secret_with, start, with_rings_and_certificates,
+    old_root_retired, plain_get, secret, secret_with, start, with_rings_and_certificates,
 };
 use generalbot_tests::https::request;
 use generalbot_tests::kubelet::{LocalPod, free_addr};
@@ -226,18 +226,10 @@ async fn all_readable(target: &Target, conversations: &[String], tally: &Tally) 
 
 /// The bot server's key-usage report, asked on its metrics port with the ops token.
 async fn key_usage(metrics: SocketAddr, token: &str) -> serde_json::Value {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut conn = tokio::net::TcpStream::connect(metrics).await.unwrap();
-    let request = format!(
-        "GET {} HTTP/1.0\r\nHost: pod\r\nAuthorization: Bearer {token}\r\n\r\n",
-        generalbot_crds::contract::KEY_USAGE_PATH
-    );
-    conn.write_all(request.as_bytes()).await.unwrap();
-    let mut text = String::new();
-    conn.read_to_string(&mut text).await.unwrap();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap();
-    assert!(head.contains(" 200 "), "key usage: {head}");
-    serde_json::from_str(body).unwrap()
+    let path = generalbot_crds::contract::KEY_USAGE_PATH;
+    let (status, body) = plain_get(metrics, path, Some(token)).await.unwrap();
+    assert_eq!(status, 200, "key usage: {body}");
+    serde_json::from_str(&body).unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
