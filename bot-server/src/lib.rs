@@ -10,7 +10,8 @@
 //! - [`http`]: the API, its resources and hardening layers.
 //! - [`metrics`]: Prometheus counters and latency.
 //! - [`tls`]: TLS 1.3 serving with certificate reload.
-//! - [`reencrypt`]: background re-encryption to the active field key.
+//! - [`key_usage`]: how many stored records still need each key (for the operator).
+//! - [`reencrypt`]: background re-encryption and re-indexing under the active keys.
 //! - [`ops`]: `/healthz`, `/readyz` and `/metrics`.
 
 pub mod audit;
@@ -18,6 +19,7 @@ pub mod auth;
 pub mod config;
 pub mod crypto;
 pub mod http;
+pub mod key_usage;
 pub mod metrics;
 pub mod ops;
 pub mod reencrypt;

@@ -2,7 +2,6 @@
 //! metrics, and the key-usage report the operator reads before retiring a key
 //! ([`contract::KEY_USAGE_PATH`], bearer token from the ops-token file).
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::Router;
@@ -10,7 +9,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use generalbot_crds::contract::{self, KeyUsageReport};
+use generalbot_crds::contract;
 
 use crate::http::AppState;
 
@@ -67,24 +66,9 @@ pub async fn key_usage(State(s): State<Arc<AppState>>, headers: HeaderMap) -> Re
     if !authorized {
         return StatusCode::UNAUTHORIZED.into_response();
     }
-    match s.store.field_envelopes().await {
-        Ok(envelopes) => {
-            let mut field: BTreeMap<String, u64> = BTreeMap::new();
-            for e in &envelopes {
-                if let Some(id) = crate::crypto::field::key_id_of(e) {
-                    *field.entry(id.to_owned()).or_default() += 1;
-                }
-            }
-            let report = KeyUsageReport {
-                generated_at: jiff::Timestamp::now().to_string(),
-                rings: BTreeMap::from([
-                    ("field".to_owned(), field),
-                    ("data".to_owned(), BTreeMap::new()),
-                ]),
-                reencrypting: s.reencrypting.load(std::sync::atomic::Ordering::SeqCst),
-            };
-            axum::Json(report).into_response()
-        }
+    let reencrypting = s.reencrypting.load(std::sync::atomic::Ordering::SeqCst);
+    match crate::key_usage::report(&s.store, &keys, reencrypting).await {
+        Ok(report) => axum::Json(report).into_response(),
         Err(e) => {
             tracing::error!(error = %e, "key usage");
             StatusCode::INTERNAL_SERVER_ERROR.into_response()

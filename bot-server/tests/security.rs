@@ -561,10 +561,14 @@ async fn production_server_against_real_postgres_and_redis() {
 
     // Re-encryption moves everything to f2; then the operator can retire f1.
     assert!(!report.reencrypting);
-    let rewritten = generalbot_bot_server::reencrypt::run_once(&state)
+    let pass = generalbot_bot_server::reencrypt::run_once(&state)
         .await
         .unwrap();
-    assert_eq!(rewritten, 3);
+    assert_eq!(
+        (pass.rewritten, pass.reindexed, pass.skipped),
+        (3, 0, 0),
+        "3 values moved to f2; every blind index already under the active HMAC key"
+    );
     let usage = call(
         ops,
         "GET",
@@ -598,6 +602,155 @@ async fn production_server_against_real_postgres_and_redis() {
     let list = call(api, "GET", &path, "198.51.100.3", Some(&token), None).await;
     assert_eq!(list.status, 200, "everything still decrypts without f1");
     assert_eq!(list.body[0]["text"], SECRET_TEXT);
+
+    // HMAC rotation: h2 becomes active beside h1. An account indexed under h1 still logs
+    // in and cannot be registered twice; the pass re-indexes every email under h2; the
+    // report counts what still needs h1 (live refresh tokens made under it), so the
+    // operator keeps h1 until they are used or expire; without h1, every account is
+    // still found.
+    use generalbot_bot_server::auth::{Role, service::AuthError};
+    state
+        .auth
+        .register("carol@example.com", PW, Role::User, false)
+        .await
+        .unwrap();
+    let carol = login("carol@example.com", PW, "198.51.100.20").await;
+    assert_eq!(carol.status, 200);
+    let carol_refresh_h1 = carol.body["refresh_token"].as_str().unwrap().to_owned();
+    let usage = || async {
+        let r = call(
+            ops,
+            "GET",
+            contract::KEY_USAGE_PATH,
+            "127.0.0.1",
+            Some(OPS_TOKEN),
+            None,
+        )
+        .await;
+        assert_eq!(r.status, 200);
+        serde_json::from_value::<contract::KeyUsageReport>(r.body).unwrap()
+    };
+    let hmac_new = random32();
+    let staged = keys_dir.join("hmac.json.new");
+    support::write(
+        &staged,
+        ring_file(
+            "h2",
+            &[("h1", hmac_key.clone()), ("h2", hmac_new.clone())],
+            None,
+        ),
+        0o400,
+    );
+    std::fs::rename(&staged, keys_dir.join(key_files::HMAC)).unwrap();
+    for _ in 0..100 {
+        if state.keys.current().hmac.active_id() == "h2" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        state.keys.current().hmac.active_id(),
+        "h2",
+        "the ring was reloaded"
+    );
+    let indexed_h1 = state
+        .store
+        .indexed_emails()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|e| e.key == "h1")
+        .count() as u64;
+    assert_eq!(indexed_h1, 3, "alice, bob and carol are indexed under h1");
+    let report = usage().await;
+    assert!(
+        report.rings["hmac"]["h1"] > indexed_h1,
+        "emails and live refresh tokens under h1: {report:?}"
+    );
+    assert_eq!(report.rings["hmac"].get("h2"), None);
+    assert_eq!(
+        report.rings["data"].len(),
+        0,
+        "nothing is under the data ring"
+    );
+    assert!(matches!(
+        state
+            .auth
+            .register(" Carol@Example.com", PW, Role::User, false)
+            .await,
+        Err(AuthError::EmailTaken)
+    ));
+    let carol = login("carol@example.com", PW, "198.51.100.21").await;
+    assert_eq!(carol.status, 200, "found under h1 before re-indexing");
+    let pass = generalbot_bot_server::reencrypt::run_once(&state)
+        .await
+        .unwrap();
+    assert_eq!(
+        (pass.rewritten, pass.reindexed, pass.skipped),
+        (0, 3, 0),
+        "every email re-indexed under h2"
+    );
+    let live_h1 = state
+        .store
+        .live_refresh_by_key()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|(k, _)| k == "h1")
+        .map_or(0, |(_, n)| n);
+    assert!(live_h1 >= 1, "carol's first refresh token is under h1");
+    let report = usage().await;
+    assert_eq!(
+        report.rings["hmac"].get("h1").copied().unwrap_or(0),
+        live_h1,
+        "only live refresh tokens still need h1: {report:?}"
+    );
+    assert!(
+        report.rings["hmac"]["h2"] > 3,
+        "3 emails and carol's second refresh token"
+    );
+    // A refresh token made under h1 is exchanged (found under h1) for one under h2.
+    let exchanged = call(
+        api,
+        "POST",
+        "/api/auth/refresh",
+        "198.51.100.21",
+        None,
+        Some(serde_json::json!({"refresh_token": carol_refresh_h1})),
+    )
+    .await;
+    assert_eq!(exchanged.status, 200, "{:?}", exchanged.body);
+    let retired = keys_dir.join("hmac.json.new");
+    support::write(
+        &retired,
+        ring_file("h2", &[("h2", hmac_new.clone())], None),
+        0o400,
+    );
+    std::fs::rename(&retired, keys_dir.join(key_files::HMAC)).unwrap();
+    for _ in 0..100 {
+        if state.keys.current().hmac.get("h1").is_none() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(state.keys.current().hmac.get("h1").is_none(), "h1 retired");
+    for (email, client) in [
+        ("alice@example.com", "198.51.100.22"),
+        ("carol@example.com", "198.51.100.23"),
+    ] {
+        assert_eq!(
+            login(email, PW, client).await.status,
+            200,
+            "{email} is found under h2 alone"
+        );
+    }
+    assert!(matches!(
+        state
+            .auth
+            .register("carol@example.com", PW, Role::User, false)
+            .await,
+        Err(AuthError::EmailTaken)
+    ));
     assert_eq!(
         call(
             ops,

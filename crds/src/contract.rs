@@ -62,9 +62,10 @@ pub mod key_files {
 }
 
 /// Path, on the API port (TLS; where the operator asks) and on the metrics port, where
-/// the bot server reports how many stored records are
-/// still encrypted under each key id ([`KeyUsageReport`]). The operator retires a data or
-/// field key only when this reports no record under it. Requires
+/// the bot server reports how many stored records still need each key id
+/// ([`KeyUsageReport`]): values encrypted under a data or field key, blind indexes and
+/// live refresh tokens made with an HMAC key. The operator retires a data, field or HMAC
+/// key only when this reports no record under it. Requires
 /// `Authorization: Bearer <token>` with the token of [`key_files::OPS_TOKEN`]; anything
 /// else gets 401 and no body.
 pub const KEY_USAGE_PATH: &str = "/internal/key-usage";
@@ -75,7 +76,8 @@ pub const KEY_USAGE_PATH: &str = "/internal/key-usage";
 pub struct KeyUsageReport {
     /// When the counts were taken (RFC 3339).
     pub generated_at: String,
-    /// Ring name (`data`, `field`) to key id to the number of records still under it.
+    /// Ring name (`data`, `field`, `hmac`) to key id to the number of records still
+    /// under it.
     /// A key id of the ring that is absent here has no record left.
     pub rings: std::collections::BTreeMap<String, std::collections::BTreeMap<String, u64>>,
     /// True while background re-encryption to the active keys is still under way.

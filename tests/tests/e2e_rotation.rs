@@ -26,7 +26,7 @@ use generalbot_crds::GeneralBot;
 use generalbot_crds::v1alpha1::SecretRef;
 use generalbot_testkit::Postgres;
 use generalbot_tests::e2e::{
-    certificate_serial, cluster_or_skip, eventually, example, force_rotation, key_ids,
+    certificate_serial, cluster_or_skip, condition, eventually, example, force_rotation, key_ids,
     old_root_retired, plain_get, secret, secret_with, start, with_rings_and_certificates,
 };
 use generalbot_tests::https::request;
@@ -442,6 +442,42 @@ async fn e2e_every_key_and_the_ca_rotate_under_traffic_without_a_failed_request(
     );
     note(&format!(
         "e2e rotation: old keys retired once the bot server reported none under them: keys per ring {retired:?}"
+    ));
+
+    // The HMAC ring is judged from the report too: once the email indexes are moved, the
+    // old key is kept only for the refresh tokens made under it that can still be used
+    // (they cannot be re-hashed), and the status says so rather than waiting for a report.
+    let hmac_old = &key_ids(&before)["hmac"];
+    let hmac_now = &key_ids(&after)["hmac"];
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    let (hmac_report, keys_ready) = loop {
+        let report = key_usage(pod.metrics, &ops_token).await;
+        let gb = bots.get("support-bot").await.unwrap();
+        let keys_ready = condition(&gb, "KeysReady")
+            .map(|(_, _, m)| m)
+            .unwrap_or_default();
+        let judged = keys_ready.contains(&format!("still need key {hmac_old}"))
+            || gb
+                .status
+                .iter()
+                .flat_map(|s| &s.key_rings)
+                .any(|r| r.name == "hmac" && r.keys == 1);
+        if report["rings"]["hmac"][hmac_now].as_u64().unwrap_or(0) > 0 && judged {
+            break (report, keys_ready);
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the HMAC ring was not judged from the report: {report}; KeysReady: {keys_ready}"
+        );
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    };
+    assert!(
+        !keys_ready.contains("waiting for the bot server to report"),
+        "{keys_ready}"
+    );
+    note(&format!(
+        "e2e rotation: HMAC ring after re-indexing: {} (KeysReady: {keys_ready})",
+        hmac_report["rings"]["hmac"]
     ));
 
     // Every message is readable, and still after a restart of the bot server.

@@ -16,7 +16,7 @@ use crate::crypto::blind_index;
 use crate::crypto::field::{self, FieldContext, FieldError};
 use crate::crypto::store::KeyStore;
 use crate::metrics::Metrics;
-use crate::store::{Store, StoreError};
+use crate::store::{NewUser, Store, StoreError};
 
 /// What failed in an identity flow.
 #[derive(Debug, thiserror::Error)]
@@ -108,8 +108,6 @@ fn now() -> i64 {
     jiff::Timestamp::now().as_second()
 }
 
-const EMAIL: &str = "email";
-
 impl AuthService {
     /// Builds the service.
     pub fn new(
@@ -154,8 +152,22 @@ impl AuthService {
         let keys = self.keys.current();
         let id = uuid::Uuid::new_v4().to_string();
         let email = blind_index::normalize_email(email);
-        let index = blind_index::index(&keys.hmac, EMAIL, &email)
+        let (index_key, index) = blind_index::index(&keys.hmac, blind_index::EMAIL, &email)
             .ok_or(AuthError::Field(FieldError::NoActiveKey))?;
+        // The unique index only sees indexes under one key: an account indexed under an
+        // older key (not yet re-indexed) is found through every key.
+        if self
+            .store
+            .user_by_email_index(&blind_index::candidates(
+                &keys.hmac,
+                blind_index::EMAIL,
+                &email,
+            ))
+            .await?
+            .is_some()
+        {
+            return Err(AuthError::EmailTaken);
+        }
         let email_enc = field::encrypt(
             &keys.field,
             &FieldContext {
@@ -181,14 +193,15 @@ impl AuthService {
         let hash = password::hash(pw)?;
         match self
             .store
-            .insert_user(
-                &id,
-                &email_enc,
-                &index,
-                &hash,
-                role.as_str(),
-                totp_enc.as_deref(),
-            )
+            .insert_user(NewUser {
+                id: &id,
+                email_enc: &email_enc,
+                email_index: &index,
+                email_index_key: &index_key,
+                password_hash: &hash,
+                role: role.as_str(),
+                totp_enc: totp_enc.as_deref(),
+            })
             .await
         {
             Err(StoreError::Conflict { .. }) => return Err(AuthError::EmailTaken),
@@ -219,7 +232,11 @@ impl AuthService {
         let email = blind_index::normalize_email(email);
         let user = self
             .store
-            .user_by_email_index(&blind_index::candidates(&keys.hmac, EMAIL, &email))
+            .user_by_email_index(&blind_index::candidates(
+                &keys.hmac,
+                blind_index::EMAIL,
+                &email,
+            ))
             .await?;
         // The same Argon2 work whether or not the account exists or is locked.
         let hash = user
@@ -376,13 +393,13 @@ impl AuthService {
         };
         let access_token = tokens::sign(&keys.jwt, &claims).map_err(AuthError::Token)?;
         let refresh = tokens::new_refresh_token().map_err(AuthError::Token)?;
-        let hmac = tokens::refresh_hmac(&keys.hmac, &refresh)
+        let (hmac_key, hmac) = tokens::refresh_hmac(&keys.hmac, &refresh)
             .ok_or(AuthError::Field(FieldError::NoActiveKey))?;
         let expires =
             iat + i64::try_from(self.policy.refresh_token_ttl.as_secs()).unwrap_or(i64::MAX / 2);
         // The family id is the session id: logout ends both.
         self.store
-            .insert_refresh(&hmac, sid, user_id, expires)
+            .insert_refresh(&hmac, &hmac_key, sid, user_id, expires)
             .await?;
         Ok(TokenPair {
             access_token,

@@ -84,10 +84,15 @@ fn hex(b: &[u8]) -> String {
     b.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// The HMAC of a refresh token under the active key (what is stored).
-pub fn refresh_hmac(ring: &SymmetricRing, token: &str) -> Option<String> {
-    ring.active()
-        .map(|(_, k)| hex(hmac32(k.as_slice(), token.as_bytes()).as_slice()))
+/// The HMAC of a refresh token under the active key (what is stored), with that key's
+/// id.
+pub fn refresh_hmac(ring: &SymmetricRing, token: &str) -> Option<(String, String)> {
+    ring.active().map(|(id, k)| {
+        (
+            id.to_owned(),
+            hex(hmac32(k.as_slice(), token.as_bytes()).as_slice()),
+        )
+    })
 }
 
 /// The HMACs under every key, active first (what lookups try).
@@ -197,7 +202,8 @@ mod tests {
             32
         );
         let ring = SymmetricRing::single(zeroize::Zeroizing::new([9; 32]));
-        let h = refresh_hmac(&ring, &t).unwrap();
+        let (key, h) = refresh_hmac(&ring, &t).unwrap();
+        assert_eq!(key, ring.active_id());
         assert_eq!(h.len(), 64);
         assert!(!h.contains(t.as_str()));
         assert_eq!(refresh_hmac_candidates(&ring, &t), vec![h]);

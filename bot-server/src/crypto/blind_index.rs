@@ -4,6 +4,9 @@
 
 use super::keyring::{SymmetricRing, hmac32};
 
+/// The purpose label of the email index of users.
+pub const EMAIL: &str = "email";
+
 fn index_with(key: &[u8; 32], purpose: &str, value: &str) -> String {
     let mut data = Vec::with_capacity(purpose.len() + 1 + value.len());
     data.extend_from_slice(purpose.as_bytes());
@@ -18,9 +21,10 @@ pub fn normalize_email(email: &str) -> String {
     email.trim().to_lowercase()
 }
 
-/// The index of `value` under the active key (what is stored).
-pub fn index(ring: &SymmetricRing, purpose: &str, value: &str) -> Option<String> {
-    ring.active().map(|(_, k)| index_with(k, purpose, value))
+/// The index of `value` under the active key (what is stored), with that key's id.
+pub fn index(ring: &SymmetricRing, purpose: &str, value: &str) -> Option<(String, String)> {
+    ring.active()
+        .map(|(id, k)| (id.to_owned(), index_with(k, purpose, value)))
 }
 
 /// The index of `value` under every key, active first (what lookups try, so rows
@@ -47,6 +51,9 @@ mod tests {
         );
         assert_ne!(index(&a, "email", &e), index(&b, "email", &e));
         assert_ne!(index(&a, "email", &e), index(&a, "other", &e));
-        assert_eq!(index(&a, "email", &e).unwrap().len(), 64);
+        let (key, idx) = index(&a, "email", &e).unwrap();
+        assert_eq!(key, a.active_id());
+        assert_eq!(idx.len(), 64);
+        assert_eq!(candidates(&a, "email", &e), vec![idx]);
     }
 }

@@ -6,11 +6,18 @@ use sqlx::{AnyPool, Row as _};
 use super::{Backend, StoreError};
 
 /// (version, PostgreSQL SQL, SQLite SQL).
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    include_str!("../../migrations/postgres/0001_init.sql"),
-    include_str!("../../migrations/sqlite/0001_init.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        include_str!("../../migrations/postgres/0001_init.sql"),
+        include_str!("../../migrations/sqlite/0001_init.sql"),
+    ),
+    (
+        2,
+        include_str!("../../migrations/postgres/0002_hmac_key_ids.sql"),
+        include_str!("../../migrations/sqlite/0002_hmac_key_ids.sql"),
+    ),
+];
 
 /// Applies every migration not yet applied.
 pub async fn run(pool: &AnyPool, backend: Backend) -> Result<(), StoreError> {

@@ -79,7 +79,7 @@ pub struct Policy {
 pub enum Usage {
     /// No report could be had (the bot server is not reachable or not ready).
     Unknown,
-    /// Records still encrypted under the key in question.
+    /// Records that still need the key in question.
     Records(u64),
 }
 
@@ -188,7 +188,7 @@ pub fn decide(ring: &Ring, phase: &Phase, inputs: &Inputs<'_>) -> Step {
                 (RetireWhen::NoRecordsLeft, Usage::Records(0)) => Step::Retire { old: old.clone() },
                 (RetireWhen::NoRecordsLeft, Usage::Records(n)) => Step::Blocked {
                     reason: format!(
-                        "{n} stored records are still encrypted under key {old}; the bot server is re-encrypting them"
+                        "{n} stored records still need key {old}; the bot server moves them to the active key (refresh tokens leave as they are used or expire)"
                     ),
                     until: later(now, BLOCKED_RETRY),
                 },
