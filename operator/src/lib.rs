@@ -17,6 +17,7 @@
 //! - [`metrics`]: Prometheus metrics and the `/metrics`, `/healthz`, `/readyz` server.
 //! - [`pki`]: the internal CA and leaf certificates (pure).
 //! - [`render`]: the offline `render` command.
+//! - [`schema`]: a GeneralBot document against the CRD's structural schema.
 //! - [`rotation`]: key rings and the pure rotation state machine.
 //! - [`telemetry`]: JSON logs.
 //! - [`tls_client`]: one verified TLS connection to a bot server.
@@ -33,6 +34,7 @@ pub mod metrics;
 pub mod pki;
 pub mod render;
 pub mod rotation;
+pub mod schema;
 pub mod status;
 pub mod telemetry;
 pub mod tls_client;

@@ -173,6 +173,7 @@ fn operator_peer(
         )]))
         .filter(|m| m.values().all(|v| !v.is_empty())),
         cidrs: Vec::new(),
+        allow_any_address: false,
     })
 }
 

@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 
 use generalbot_crds::GeneralBot;
 use k8s_openapi::api::core::v1::Secret;
-use kube::CustomResourceExt;
 use serde::Serialize;
 
 use crate::builders::{self, BuildContext, key_secret};
@@ -39,6 +38,16 @@ pub enum RenderError {
         #[source]
         source: Box<serde_saphyr::Error>,
     },
+    /// The input is YAML but does not fit the GeneralBot types (a bug when the schema
+    /// accepted it: the property test looks for such cases).
+    #[error("{path} could not be read as a GeneralBot: {source}")]
+    Decode {
+        /// The file.
+        path: PathBuf,
+        /// The decoding error.
+        #[source]
+        source: serde_json::Error,
+    },
     /// The GeneralBot has problems the API server or the operator would refuse.
     #[error("the GeneralBot cannot be applied as it is:\n{}", list(.0))]
     Invalid(Vec<SpecProblem>),
@@ -60,15 +69,27 @@ fn list(problems: &[SpecProblem]) -> String {
 
 /// The CRD as YAML, exactly as committed in `crds/generalbot.yaml`.
 pub fn crd_yaml() -> Result<String, RenderError> {
-    Ok(serde_saphyr::to_string(&GeneralBot::crd())?)
+    Ok(serde_saphyr::to_string(&generalbot_crds::crd::crd())?)
 }
 
 /// Reads a GeneralBot from YAML, giving it `namespace` when it names none (and
-/// [`DEFAULT_NAMESPACE`] when neither does).
+/// [`DEFAULT_NAMESPACE`] when neither does). The document is checked against the CRD's
+/// structural schema first ([`crate::schema`]), as the API server would; the CRD's CEL
+/// rules are checked by [`objects`].
 pub fn parse(path: &Path, text: &str, namespace: Option<&str>) -> Result<GeneralBot, RenderError> {
-    let mut gb: GeneralBot = serde_saphyr::from_str(text).map_err(|source| RenderError::Parse {
+    let doc: serde_json::Value =
+        serde_saphyr::from_str(text).map_err(|source| RenderError::Parse {
+            path: path.to_owned(),
+            source: Box::new(source),
+        })?;
+    let doc = crate::schema::normalized(doc);
+    let problems = crate::schema::check(&doc);
+    if !problems.is_empty() {
+        return Err(RenderError::Invalid(problems));
+    }
+    let mut gb: GeneralBot = serde_json::from_value(doc).map_err(|source| RenderError::Decode {
         path: path.to_owned(),
-        source: Box::new(source),
+        source,
     })?;
     if let Some(ns) = namespace {
         gb.metadata.namespace = Some(ns.to_owned());

@@ -89,6 +89,8 @@ pub fn compute_status(gb: &GeneralBot, observed: &Observed<'_>, now: &Time) -> G
         observed_generation: generation,
         conditions: previous.conditions.clone(),
         available_replicas: previous.available_replicas,
+        image_digest: generalbot_crds::v1alpha1::image_digest(&gb.spec.server.image)
+            .map(str::to_owned),
         certificates: previous.certificates.clone(),
         key_rings: previous.key_rings.clone(),
         accepted_key_loss: previous.accepted_key_loss.clone(),
@@ -372,6 +374,16 @@ mod tests {
         );
         assert_eq!(find(&st, types::READY).unwrap().status, "True");
         assert_eq!(st.available_replicas, Some(2));
+        assert_eq!(st.image_digest, None, "a tag only: no digest");
+    }
+
+    #[test]
+    fn a_pinned_image_shows_its_digest() {
+        let mut gb = mk_gb("bot");
+        let digest = format!("sha256:{}", "ab".repeat(32));
+        gb.spec.server.image = format!("registry.example.com:5000/bots/server:1.2@{digest}");
+        let st = compute_status(&gb, &Observed::default(), &t(0));
+        assert_eq!(st.image_digest.as_deref(), Some(digest.as_str()));
     }
 
     #[test]

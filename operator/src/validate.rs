@@ -9,14 +9,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use generalbot_crds::GeneralBot;
-use kube::CustomResourceExt;
+use generalbot_crds::v1alpha1::NetworkPeer;
 use kube::core::cel::{CompiledSchema, Validator, compile_schema};
 
 use crate::builders::declared_services;
-
-/// Longest GeneralBot name: the longest derived name (`<name>-default-deny`) must stay
-/// within the 63 characters of a DNS label.
-pub const MAX_NAME_LEN: usize = 63 - "-default-deny".len();
 
 /// One thing wrong with a GeneralBot.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -135,51 +131,99 @@ pub fn check_secrets(
     problems
 }
 
-/// Checks what the schema cannot: the name's length and form, unique rule names, and
-/// (for input that never passed through an API server) the CRD's CEL rules.
+/// The CRD's CEL rules, evaluated on the object as the API server would on create (for
+/// input that never passed through an API server: `render`, and the controller's own
+/// guard). The rules on `metadata.name` live there too ([`generalbot_crds::crd`]).
 pub fn check_spec(gb: &GeneralBot) -> Vec<SpecProblem> {
-    let mut problems = Vec::new();
-    let name = gb.metadata.name.as_deref().unwrap_or_default();
-    if name.len() > MAX_NAME_LEN {
-        problems.push(problem(
-            "metadata.name",
-            format!(
-                "{name:?} is {} characters long; use at most {MAX_NAME_LEN}, since the operator derives names such as {name}-default-deny that must fit in 63",
-                name.len()
-            ),
-        ));
-    }
-    if !is_dns_1035_label(name) {
-        problems.push(problem(
-            "metadata.name",
-            format!(
-                "{name:?} must start with a letter and hold only lower-case letters, digits and '-', since it names a Service"
-            ),
-        ));
-    }
-    let mut seen = BTreeSet::new();
-    for (i, rule) in gb.spec.network.extra_egress.iter().enumerate() {
-        if !seen.insert(rule.name.as_str()) {
-            problems.push(problem(
-                format!("spec.network.extraEgress[{i}].name"),
-                format!(
-                    "{:?} is used by an earlier rule: give each rule its own name",
-                    rule.name
-                ),
-            ));
-        }
-    }
+    let mut problems = check_label_keys(gb);
     problems.extend(check_cel(gb));
     problems
 }
 
-fn is_dns_1035_label(s: &str) -> bool {
-    let bytes = s.as_bytes();
-    matches!(bytes.first(), Some(b'a'..=b'z'))
-        && matches!(bytes.last(), Some(b'a'..=b'z' | b'0'..=b'9'))
-        && bytes
-            .iter()
-            .all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'-'))
+/// Every label map of the spec (pod labels and each peer's selectors) with its field.
+fn label_maps(gb: &GeneralBot) -> Vec<(String, &BTreeMap<String, String>)> {
+    let spec = &gb.spec;
+    let mut peers: Vec<(String, &NetworkPeer)> = Vec::new();
+    for (list, field) in [
+        (&spec.network.ingress_from, "spec.network.ingressFrom"),
+        (&spec.network.metrics_from, "spec.network.metricsFrom"),
+    ] {
+        peers.extend(
+            list.iter()
+                .enumerate()
+                .map(|(i, p)| (format!("{field}[{i}]"), p)),
+        );
+    }
+    peers.push(("spec.network.dns.peer".to_owned(), &spec.network.dns.peer));
+    for (i, rule) in spec.network.extra_egress.iter().enumerate() {
+        peers.push((format!("spec.network.extraEgress[{i}].peer"), &rule.peer));
+    }
+    for service in declared_services(spec) {
+        peers.push((
+            format!("{}.peer", service.kind.field()),
+            &service.endpoint.peer,
+        ));
+    }
+    let mut maps = vec![("spec.server.podLabels".to_owned(), &spec.server.pod_labels)];
+    for (field, peer) in peers {
+        if let Some(m) = &peer.pod_selector {
+            maps.push((format!("{field}.podSelector"), m));
+        }
+        if let Some(m) = &peer.namespace_selector {
+            maps.push((format!("{field}.namespaceSelector"), m));
+        }
+    }
+    maps
+}
+
+/// Label keys must be qualified names, as the API server checks them on the Deployment
+/// and NetworkPolicies the operator writes (the CRD cannot: a CEL rule over map keys
+/// costs more than the API server allows), so such a spec is refused before anything is
+/// applied.
+fn check_label_keys(gb: &GeneralBot) -> Vec<SpecProblem> {
+    label_maps(gb)
+        .into_iter()
+        .flat_map(|(field, map)| {
+            map.keys()
+                .filter(|k| !is_label_key(k))
+                .map(move |k| {
+                    problem(
+                        field.clone(),
+                        format!(
+                            "{k:?} is not a label key: use a name of at most 63 letters, digits, '-', '_' or '.' (starting and ending with a letter or digit), optionally after a DNS prefix and '/', such as example.com/app"
+                        ),
+                    )
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// A Kubernetes label key: `[prefix/]name`, the prefix a DNS subdomain of at most 253
+/// characters, the name at most 63.
+pub fn is_label_key(key: &str) -> bool {
+    let (prefix, name) = match key.rsplit_once('/') {
+        Some((prefix, name)) => (Some(prefix), name),
+        None => (None, key),
+    };
+    let name_ok = (1..=63).contains(&name.len())
+        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name.ends_with(|c: char| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    let prefix_ok = prefix.is_none_or(|p| {
+        (1..=253).contains(&p.len())
+            && p.split('.').all(|label| {
+                (1..=63).contains(&label.len())
+                    && label.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+                    && label.ends_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+                    && label
+                        .chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+            })
+    });
+    name_ok && prefix_ok
 }
 
 /// Evaluates the CRD's CEL rules on the object, as the API server would on create.
@@ -203,14 +247,25 @@ pub fn check_cel(gb: &GeneralBot) -> Vec<SpecProblem> {
             Err(errors) => errors
                 .as_slice()
                 .iter()
-                .map(|e| problem(e.field_path.clone(), e.message.clone()))
+                .map(|e| cel_problem(&e.field_path, &e.message))
                 .collect(),
         }
     })
 }
 
+/// A CEL failure as a problem. A rule on the whole object names its field at the start
+/// of its message (`metadata.name: …`), since the API server gives it no path.
+fn cel_problem(field_path: &str, message: &str) -> SpecProblem {
+    match message.split_once(": ") {
+        Some((field, rest)) if field_path.is_empty() && field == "metadata.name" => {
+            problem(field, rest)
+        }
+        _ => problem(field_path, message),
+    }
+}
+
 fn compiled_crd_schema() -> Option<CompiledSchema> {
-    let crd = GeneralBot::crd();
+    let crd = generalbot_crds::crd::crd();
     let schema = crd
         .spec
         .versions
@@ -279,7 +334,33 @@ mod tests {
     }
 
     #[test]
+    fn label_keys_are_qualified_names() {
+        for good in ["app", "example.com/app", "a.b-c_d", "k8s-app", "x/y"] {
+            assert!(is_label_key(good), "{good}");
+        }
+        for bad in [
+            "",
+            "-app",
+            "app-",
+            "has space",
+            "a/b/c",
+            "Example.com/app",
+            "/app",
+            &"a".repeat(64),
+        ] {
+            assert!(!is_label_key(bad), "{bad}");
+        }
+        let mut gb = mk_gb("bot");
+        gb.spec
+            .server
+            .pod_labels
+            .insert("team name".to_owned(), "x".to_owned());
+        assert_eq!(fields(&check_spec(&gb)), ["spec.server.podLabels"]);
+    }
+
+    #[test]
     fn names_must_leave_room_for_derived_names() {
+        use generalbot_crds::crd::MAX_NAME_LEN;
         let long = "b".repeat(MAX_NAME_LEN + 1);
         assert_eq!(fields(&check_spec(&mk_gb(&long))), ["metadata.name"]);
         assert_eq!(check_spec(&mk_gb(&"b".repeat(MAX_NAME_LEN))), []);

@@ -174,7 +174,7 @@ pub async fn start(client: Client, propagation: u32, extra: &[&str]) -> Run {
     crds.patch(
         GeneralBot::crd_name(),
         &PatchParams::apply(MANAGER).force(),
-        &Patch::Apply(GeneralBot::crd()),
+        &Patch::Apply(generalbot_crds::crd::crd()),
     )
     .await
     .unwrap();

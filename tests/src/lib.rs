@@ -2,7 +2,12 @@
 //! are, how to find an external tool, and how a test says that it skipped.
 //!
 //! Layout of `tests/tests/`:
-//! - `crd.rs`: the committed CRD is current; the examples fit its schema and CEL rules.
+//! - `crd.rs`: the committed CRD is current; the examples fit its schema and CEL rules;
+//!   every GeneralBot of the invalid corpus (`tests/invalid/`, [`corpus`]) is refused by
+//!   `render` naming its field; mutated examples get the same verdict from `render` and
+//!   from the schema and CEL rules.
+//! - `e2e_invalid.rs`: the API server (or the operator) refuses the same corpus, naming
+//!   the same field.
 //! - `manifests.rs`: rendered objects pass the Kubernetes schemas and checkov.
 //! - `helm.rs`: the chart lints, renders to valid objects and passes checkov.
 //! - `e2e_operator.rs`: the end-to-end suite against the cluster `KUBECONFIG` names.
@@ -15,6 +20,7 @@
 // Test support only: a helper that cannot do its job fails the test that called it.
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod corpus;
 pub mod e2e;
 pub mod https;
 pub mod kubelet;

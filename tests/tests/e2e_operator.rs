@@ -231,7 +231,7 @@ async fn e2e_operator_reconciles_examples_bad_input_and_deletion() {
     );
 
     // The API server refuses what CEL can catch, with our message.
-    let bad_path = root().join("tests/fixtures/invalid/vectordb-without-service.yaml");
+    let bad_path = root().join("tests/invalid/42-vectordb-without-service.yaml");
     let bad = parse(
         &bad_path,
         &std::fs::read_to_string(&bad_path).unwrap(),

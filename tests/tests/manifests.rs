@@ -105,7 +105,7 @@ fn render_is_deterministic_and_hides_secret_values() {
 
 #[test]
 fn render_refuses_bad_input_naming_the_field() {
-    let bad = root().join("tests/fixtures/invalid/vectordb-without-service.yaml");
+    let bad = root().join("tests/invalid/42-vectordb-without-service.yaml");
     let out = operator(&["render", "-f", bad.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);

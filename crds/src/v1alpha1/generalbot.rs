@@ -13,6 +13,15 @@ use super::{GeneralBotStatus, NetworkSpec, SecuritySpec, ServicesSpec};
 /// The image the operator runs when `spec.server.image` is not set.
 pub const DEFAULT_IMAGE: &str = "ghcr.io/generalbots/bot-server:0.1.0";
 
+/// An image reference a container runtime can pull: optional registry host and port,
+/// lower-case path components, optional tag, optional sha256 digest.
+pub const IMAGE_PATTERN: &str = r"^([A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?(\.[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?)*(:[0-9]{1,5})?/)?[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*(:[A-Za-z0-9_][-A-Za-z0-9_.]{0,127})?(@sha256:[a-f0-9]{64})?$";
+
+/// The digest of an image reference pinned by one (`sha256:…`).
+pub fn image_digest(image: &str) -> Option<&str> {
+    image.rsplit_once('@').map(|(_, digest)| digest)
+}
+
 /// A GeneralBot: one secure-by-default bot server with its network isolation, keys,
 /// certificates, encryption at rest and backups, reconciled by the GeneralBot operator.
 #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
@@ -116,9 +125,10 @@ pub struct GeneralBotSpec {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ServerSpec {
-    /// Container image of the bot server.
+    /// Container image of the bot server: `[registry[:port]/]path[:tag][@sha256:digest]`,
+    /// as a container runtime can pull it. A digest, when given, is shown in the status.
     #[serde(default = "default_image")]
-    #[schemars(length(min = 1, max = 512))]
+    #[schemars(length(min = 1, max = 512), regex(pattern = IMAGE_PATTERN))]
     pub image: String,
     /// When the kubelet pulls the image.
     #[serde(default)]
@@ -134,8 +144,18 @@ pub struct ServerSpec {
     /// or later with a container runtime that supports user namespaces.
     #[serde(default)]
     pub user_namespaces: bool,
-    /// Extra labels for the bot server pods (the operator's own labels win on conflict).
+    /// Extra labels for the bot server pods. The operator's own keys
+    /// (`app.kubernetes.io/name`, `instance`, `component`, `managed-by`) select its pods and
+    /// may not be set here.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(extend(
+        "maxProperties" = 32,
+        "additionalProperties" = super::network::label_value_schema(),
+        "x-kubernetes-validations" = [{
+            "rule": "!('app.kubernetes.io/name' in self) && !('app.kubernetes.io/instance' in self) && !('app.kubernetes.io/component' in self) && !('app.kubernetes.io/managed-by' in self)",
+            "message": "app.kubernetes.io/name, instance, component and managed-by are the operator's own labels (they select the bot's pods): use other keys"
+        }]
+    ))]
     pub pod_labels: BTreeMap<String, String>,
     /// The bot server's own security settings (the `BOTSERVER_*` variables).
     #[serde(default)]
@@ -198,12 +218,12 @@ impl PullPolicy {
 #[serde(rename_all = "camelCase")]
 #[schemars(extend("x-kubernetes-validations" = [
     {
-        "rule": "quantity(self.limitsCpu).compareTo(quantity(self.requestsCpu)) >= 0",
+        "rule": "!isQuantity(self.limitsCpu) || !isQuantity(self.requestsCpu) || quantity(self.limitsCpu).compareTo(quantity(self.requestsCpu)) >= 0",
         "message": "limitsCpu must be at least requestsCpu",
         "fieldPath": ".limitsCpu"
     },
     {
-        "rule": "quantity(self.limitsMemory).compareTo(quantity(self.requestsMemory)) >= 0",
+        "rule": "!isQuantity(self.limitsMemory) || !isQuantity(self.requestsMemory) || quantity(self.limitsMemory).compareTo(quantity(self.requestsMemory)) >= 0",
         "message": "limitsMemory must be at least requestsMemory",
         "fieldPath": ".limitsMemory"
     }

@@ -1,11 +1,26 @@
 //! Network isolation settings: which peers may reach the bot, how cluster DNS is found,
 //! and egress beyond the declared services. Every rule names a peer and a port: the API
-//! has no way to say "all egress".
+//! has no way to say "all egress", and a CIDR that covers every address (`0.0.0.0/0`,
+//! `::/0`) is refused unless the peer says `allowAnyAddress: true`, where a reviewer
+//! sees it. Selector labels are checked as the API server checks labels, so a policy
+//! the operator writes is never refused later.
 
 use std::collections::BTreeMap;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+
+/// The schema of a label value, for the values of every label map: at most 63 letters,
+/// digits, `-`, `_` or `.`, starting and ending with a letter or digit. (Keys are checked
+/// by the operator and `render`: a CEL rule over map keys costs more than the API server
+/// allows.)
+pub(crate) fn label_value_schema() -> serde_json::Value {
+    serde_json::json!({
+        "type": "string",
+        "maxLength": 63,
+        "pattern": "^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"
+    })
+}
 
 /// Which pods may reach the bot, and any egress beyond the declared services.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
@@ -25,7 +40,13 @@ pub struct NetworkSpec {
     pub dns: DnsSpec,
     /// Egress beyond the services under `spec.services`, each to named peers and ports.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(length(max = 32))]
+    #[schemars(
+        length(max = 32),
+        extend("x-kubernetes-validations" = [{
+            "rule": "self.all(r, self.exists_one(s, s.name == r.name))",
+            "message": "two rules share a name: give each rule of extraEgress its own name"
+        }])
+    )]
     pub extra_egress: Vec<EgressRule>,
 }
 
@@ -47,16 +68,23 @@ pub struct NetworkSpec {
         "rule": "!has(self.namespaceSelector) || size(self.namespaceSelector) > 0",
         "message": "namespaceSelector must name at least one label: an empty selector matches every namespace",
         "fieldPath": ".namespaceSelector"
+    },
+    {
+        "rule": "(has(self.allowAnyAddress) && self.allowAnyAddress) || !has(self.cidrs) || self.cidrs.all(c, !c.endsWith('/0'))",
+        "message": "a CIDR ending in /0 covers every address: name the peer's own range, or set allowAnyAddress: true beside it if every address is meant",
+        "fieldPath": ".cidrs"
     }
 ]))]
 pub struct NetworkPeer {
     /// Labels of the peer pods. Without `namespaceSelector` they are looked for in the
     /// GeneralBot's own namespace.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("maxProperties" = 16, "additionalProperties" = label_value_schema()))]
     pub pod_selector: Option<BTreeMap<String, String>>,
     /// Labels of the namespaces the peer pods run in, such as
     /// `kubernetes.io/metadata.name: ingress-nginx`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("maxProperties" = 16, "additionalProperties" = label_value_schema()))]
     pub namespace_selector: Option<BTreeMap<String, String>>,
     /// IP blocks of peers outside the cluster, such as a managed database.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -66,6 +94,10 @@ pub struct NetworkPeer {
         extend("x-kubernetes-validations" = [{"rule": "self.all(c, isCIDR(c))", "message": "every entry of cidrs must be a CIDR such as 10.0.0.0/24 or 2001:db8::/64"}])
     )]
     pub cidrs: Vec<String>,
+    /// Set to true, beside `cidrs`, to allow a CIDR that covers every address
+    /// (`0.0.0.0/0`, `::/0`); refused otherwise, since it opens the port to the world.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_any_address: bool,
 }
 
 /// Where cluster DNS runs.
@@ -106,6 +138,7 @@ fn default_dns_peer() -> NetworkPeer {
             "kube-system".to_owned(),
         )])),
         cidrs: Vec::new(),
+        allow_any_address: false,
     }
 }
 

@@ -20,6 +20,9 @@ pub struct GeneralBotStatus {
     /// Bot server pods that are available.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub available_replicas: Option<i32>,
+    /// The digest `spec.server.image` is pinned to (`sha256:…`), when it names one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_digest: Option<String>,
     /// Every certificate the operator issued for this bot.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub certificates: Vec<CertificateStatus>,

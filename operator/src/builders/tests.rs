@@ -159,6 +159,7 @@ fn the_operator_is_admitted_to_the_api_port_when_it_says_where_it_runs() {
             "generalbot-system".to_owned(),
         )])),
         cidrs: Vec::new(),
+        allow_any_address: false,
     };
     let d = super::desired_for(&mk_gb("bot"), Some(&peer)).unwrap();
     let rules = policy(&d, "-ingress")
