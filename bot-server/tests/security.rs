@@ -59,6 +59,27 @@ fn ring_file(active: &str, keys: &[(&str, Vec<u8>)], algorithm: Option<&str>) ->
     .unwrap()
 }
 
+/// Replaces the ring file `name` at once (as the kubelet swaps a Secret volume) and
+/// waits until the server's keys satisfy `loaded`.
+async fn swap_ring(
+    state: &generalbot_bot_server::http::AppState,
+    keys_dir: &std::path::Path,
+    name: &str,
+    content: String,
+    loaded: impl Fn(&config::Keys) -> bool,
+) {
+    let staged = keys_dir.join(format!("{name}.new"));
+    support::write(&staged, content, 0o400);
+    std::fs::rename(&staged, keys_dir.join(name)).unwrap();
+    for _ in 0..100 {
+        if loaded(&state.keys.current()) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the {name} ring was not reloaded");
+}
+
 fn random32() -> Vec<u8> {
     let mut k = vec![0u8; 32];
     getrandom::fill(&mut k).unwrap();
@@ -497,28 +518,18 @@ async fn production_server_against_real_postgres_and_redis() {
     let a = login("alice@example.com", PW, "198.51.100.3").await;
     let token = a.body["access_token"].as_str().unwrap().to_owned();
     let field_new = random32();
-    let rotated = keys_dir.join("field.json.new");
-    support::write(
-        &rotated,
+    swap_ring(
+        &state,
+        &keys_dir,
+        key_files::FIELD,
         ring_file(
             "f2",
             &[("f1", field_old.clone()), ("f2", field_new.clone())],
             None,
         ),
-        0o400,
-    );
-    std::fs::rename(&rotated, keys_dir.join(key_files::FIELD)).unwrap();
-    for _ in 0..100 {
-        if state.keys.current().field.active_id() == "f2" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert_eq!(
-        state.keys.current().field.active_id(),
-        "f2",
-        "the ring was reloaded"
-    );
+        |k| k.field.active_id() == "f2",
+    )
+    .await;
     let m3 = call(
         api,
         "POST",
@@ -585,20 +596,14 @@ async fn production_server_against_real_postgres_and_redis() {
         "no record left under f1"
     );
     assert_eq!(report.rings["field"]["f2"], 4);
-    let retired = keys_dir.join("field.json.new");
-    support::write(
-        &retired,
+    swap_ring(
+        &state,
+        &keys_dir,
+        key_files::FIELD,
         ring_file("f2", &[("f2", field_new.clone())], None),
-        0o400,
-    );
-    std::fs::rename(&retired, keys_dir.join(key_files::FIELD)).unwrap();
-    for _ in 0..100 {
-        if state.keys.current().field.get("f1").is_none() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(state.keys.current().field.get("f1").is_none(), "f1 retired");
+        |k| k.field.get("f1").is_none(),
+    )
+    .await;
     let list = call(api, "GET", &path, "198.51.100.3", Some(&token), None).await;
     assert_eq!(list.status, 200, "everything still decrypts without f1");
     assert_eq!(list.body[0]["text"], SECRET_TEXT);
@@ -631,28 +636,18 @@ async fn production_server_against_real_postgres_and_redis() {
         serde_json::from_value::<contract::KeyUsageReport>(r.body).unwrap()
     };
     let hmac_new = random32();
-    let staged = keys_dir.join("hmac.json.new");
-    support::write(
-        &staged,
+    swap_ring(
+        &state,
+        &keys_dir,
+        key_files::HMAC,
         ring_file(
             "h2",
             &[("h1", hmac_key.clone()), ("h2", hmac_new.clone())],
             None,
         ),
-        0o400,
-    );
-    std::fs::rename(&staged, keys_dir.join(key_files::HMAC)).unwrap();
-    for _ in 0..100 {
-        if state.keys.current().hmac.active_id() == "h2" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert_eq!(
-        state.keys.current().hmac.active_id(),
-        "h2",
-        "the ring was reloaded"
-    );
+        |k| k.hmac.active_id() == "h2",
+    )
+    .await;
     let indexed_h1 = state
         .store
         .indexed_emails()
@@ -720,20 +715,14 @@ async fn production_server_against_real_postgres_and_redis() {
     )
     .await;
     assert_eq!(exchanged.status, 200, "{:?}", exchanged.body);
-    let retired = keys_dir.join("hmac.json.new");
-    support::write(
-        &retired,
+    swap_ring(
+        &state,
+        &keys_dir,
+        key_files::HMAC,
         ring_file("h2", &[("h2", hmac_new.clone())], None),
-        0o400,
-    );
-    std::fs::rename(&retired, keys_dir.join(key_files::HMAC)).unwrap();
-    for _ in 0..100 {
-        if state.keys.current().hmac.get("h1").is_none() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(state.keys.current().hmac.get("h1").is_none(), "h1 retired");
+        |k| k.hmac.get("h1").is_none(),
+    )
+    .await;
     for (email, client) in [
         ("alice@example.com", "198.51.100.22"),
         ("carol@example.com", "198.51.100.23"),

@@ -51,3 +51,15 @@ pub fn crd() -> CustomResourceDefinition {
     }
     crd
 }
+
+/// The OpenAPI v3 schema of the served version, as JSON (what `render` validates
+/// against); `None` only if the CRD had no schema.
+pub fn schema_json() -> Option<serde_json::Value> {
+    crd()
+        .spec
+        .versions
+        .first()
+        .and_then(|v| v.schema.as_ref())
+        .and_then(|s| s.open_api_v3_schema.as_ref())
+        .and_then(|s| serde_json::to_value(s).ok())
+}

@@ -24,14 +24,7 @@ fn validator() -> Option<&'static jsonschema::Validator> {
     static VALIDATOR: OnceLock<Option<jsonschema::Validator>> = OnceLock::new();
     VALIDATOR
         .get_or_init(|| {
-            let crd = generalbot_crds::crd::crd();
-            let schema = crd
-                .spec
-                .versions
-                .first()
-                .and_then(|v| v.schema.as_ref())
-                .and_then(|s| s.open_api_v3_schema.as_ref())
-                .and_then(|s| serde_json::to_value(s).ok())?;
+            let schema = generalbot_crds::crd::schema_json()?;
             jsonschema::options()
                 .with_draft(jsonschema::Draft::Draft4)
                 .should_validate_formats(true)

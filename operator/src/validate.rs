@@ -265,15 +265,7 @@ fn cel_problem(field_path: &str, message: &str) -> SpecProblem {
 }
 
 fn compiled_crd_schema() -> Option<CompiledSchema> {
-    let crd = generalbot_crds::crd::crd();
-    let schema = crd
-        .spec
-        .versions
-        .first()
-        .and_then(|v| v.schema.as_ref())
-        .and_then(|s| s.open_api_v3_schema.as_ref())
-        .and_then(|s| serde_json::to_value(s).ok())?;
-    Some(compile_schema(&schema))
+    generalbot_crds::crd::schema_json().map(|schema| compile_schema(&schema))
 }
 
 #[cfg(test)]
