@@ -11,6 +11,7 @@
 //! - [`metrics`]: Prometheus counters and latency.
 //! - [`tls`]: TLS 1.3 serving with certificate reload.
 //! - [`key_usage`]: how many stored records still need each key (for the operator).
+//! - [`shared`]: sessions and counters every replica shares (cache, database or memory).
 //! - [`reencrypt`]: background re-encryption and re-indexing under the active keys.
 //! - [`ops`]: `/healthz`, `/readyz` and `/metrics`.
 
@@ -23,6 +24,7 @@ pub mod key_usage;
 pub mod metrics;
 pub mod ops;
 pub mod reencrypt;
+pub mod shared;
 pub mod store;
 pub mod tls;
 
@@ -33,11 +35,11 @@ use tokio::net::TcpListener;
 
 use crate::audit::Audit;
 use crate::auth::service::AuthService;
-use crate::auth::session::{SessionError, Sessions};
 use crate::config::Config;
 use crate::crypto::store::KeyStore;
 use crate::http::AppState;
 use crate::metrics::Metrics;
+use crate::shared::{Shared, SharedError};
 use crate::store::{Store, StoreError};
 
 /// Errors that stop the server from starting.
@@ -48,7 +50,7 @@ pub enum StartError {
     Store(#[from] StoreError),
     /// The cache is unusable.
     #[error(transparent)]
-    Cache(#[from] SessionError),
+    Shared(#[from] SharedError),
     /// The TLS certificate is unusable.
     #[error(transparent)]
     Tls(#[from] tls::TlsError),
@@ -57,17 +59,24 @@ pub enum StartError {
 /// Connects storage and cache and builds the shared state.
 pub async fn build_state(config: &Config) -> Result<Arc<AppState>, StartError> {
     let store = Store::connect(&config.database).await?;
-    let sessions = match &config.cache {
-        Some(c) => Sessions::redis(c).await?,
-        None => Sessions::memory(),
+    // Replicas share sessions and counters through the cache, else through the
+    // database; process memory only in dev mode (one replica).
+    let shared = match (&config.cache, config.dev) {
+        (Some(c), _) => Shared::redis(c).await?,
+        (None, true) => Shared::memory(),
+        (None, false) => Shared::database(store.clone()),
     };
+    tracing::info!(
+        shared_state = shared.kind(),
+        "sessions and counters are shared through it"
+    );
     let keys = KeyStore::new(config.keys.clone());
     let metrics = Arc::new(Metrics::default());
     let audit = Arc::new(Audit::new(store.clone(), config.policy.enable_audit));
     let auth = Arc::new(AuthService::new(
         store.clone(),
         keys.clone(),
-        sessions,
+        shared,
         audit,
         metrics.clone(),
         config.policy.clone(),
@@ -78,7 +87,6 @@ pub async fn build_state(config: &Config) -> Result<Arc<AppState>, StartError> {
         keys,
         metrics,
         policy: config.policy.clone(),
-        limiter: Default::default(),
         reencrypting: Default::default(),
     }))
 }

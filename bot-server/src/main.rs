@@ -87,6 +87,7 @@ async fn main() -> ExitCode {
         Duration::from_secs(5),
         Some(state.auth.audit.clone()),
     );
+    let _sweep = state.auth.shared.spawn_sweep(Duration::from_secs(60));
     let _reencrypt =
         generalbot_bot_server::reencrypt::spawn(state.clone(), Duration::from_secs(60));
     let listeners = match Listeners::bind(config.listen, config.metrics_listen).await {

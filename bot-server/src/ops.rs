@@ -28,9 +28,9 @@ async fn ready(State(s): State<Arc<AppState>>) -> Response {
         tracing::warn!(error = %e, "not ready: database");
         return (StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response();
     }
-    if let Err(e) = s.auth.sessions.ping().await {
-        tracing::warn!(error = %e, "not ready: cache");
-        return (StatusCode::SERVICE_UNAVAILABLE, "cache unavailable").into_response();
+    if let Err(e) = s.auth.shared.ping().await {
+        tracing::warn!(error = %e, "not ready: shared state");
+        return (StatusCode::SERVICE_UNAVAILABLE, "shared state unavailable").into_response();
     }
     "ready".into_response()
 }

@@ -1,10 +1,8 @@
 //! Failed-login policy, pure: what a failure at a given count means (nothing, an audit
-//! alert, or a lockout), and an in-memory per-IP counter with a window.
+//! alert, or a lockout). The counts live in the users table (per account) and in the
+//! shared counters (per client address, [`crate::shared`]).
 
-use std::collections::HashMap;
-use std::net::IpAddr;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// What a failed login leads to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,49 +39,6 @@ impl FailurePolicy {
     }
 }
 
-/// Failed logins per client IP, across accounts (catches password spraying).
-#[derive(Debug, Default)]
-pub struct IpFailures {
-    map: Mutex<HashMap<IpAddr, (u64, Instant)>>,
-}
-
-impl IpFailures {
-    /// Counts a failure from `ip`; counts older than `window` restart.
-    pub fn record(&self, ip: IpAddr, window: Duration, now: Instant) -> u64 {
-        let mut map = match self.map.lock() {
-            Ok(m) => m,
-            Err(p) => p.into_inner(),
-        };
-        if map.len() > 100_000 {
-            map.retain(|_, (_, since)| now.duration_since(*since) < window);
-        }
-        let entry = map.entry(ip).or_insert((0, now));
-        if now.duration_since(entry.1) >= window {
-            *entry = (0, now);
-        }
-        entry.0 += 1;
-        entry.0
-    }
-
-    /// Whether `ip` is locked out at `now`.
-    pub fn locked(&self, ip: IpAddr, policy: &FailurePolicy, now: Instant) -> bool {
-        let map = match self.map.lock() {
-            Ok(m) => m,
-            Err(p) => p.into_inner(),
-        };
-        map.get(&ip).is_some_and(|(n, since)| {
-            *n >= u64::from(policy.lock_at) && now.duration_since(*since) < policy.lock_for
-        })
-    }
-
-    /// Clears `ip` after a successful login.
-    pub fn clear(&self, ip: IpAddr) {
-        if let Ok(mut m) = self.map.lock() {
-            m.remove(&ip);
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -100,24 +55,5 @@ mod tests {
         assert_eq!(outcomes[4], FailureOutcome::Alert);
         assert_eq!(outcomes[8], FailureOutcome::Counted);
         assert_eq!(outcomes[9], FailureOutcome::Lock);
-    }
-
-    #[test]
-    fn ip_counter_locks_and_expires() {
-        let p = FailurePolicy {
-            alert_at: 2,
-            lock_at: 3,
-            lock_for: Duration::from_secs(60),
-        };
-        let f = IpFailures::default();
-        let ip: IpAddr = [10, 0, 0, 1].into();
-        let t = Instant::now();
-        for _ in 0..2 {
-            f.record(ip, p.lock_for, t);
-        }
-        assert!(!f.locked(ip, &p, t));
-        assert_eq!(f.record(ip, p.lock_for, t), 3);
-        assert!(f.locked(ip, &p, t));
-        assert!(!f.locked(ip, &p, t + Duration::from_secs(61)));
     }
 }

@@ -1,11 +1,9 @@
-//! Identity: roles, password hashing, failed-login policy, tokens and sessions, and the
+//! Identity: roles, password hashing, failed-login policy and tokens, and the
 //! login, refresh and logout flows that tie them to storage and the audit log.
 
 pub mod lockout;
 pub mod password;
 pub mod service;
-
-pub mod session;
 pub mod tokens;
 pub mod totp;
 

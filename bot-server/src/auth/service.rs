@@ -1,13 +1,12 @@
 //! The login, refresh, logout and authentication flows: they combine storage, keys,
-//! sessions, the failed-login policy, metrics and the audit log. Every failure a client
+//! shared state (sessions, failed logins per client address), the failed-login policy,
+//! metrics and the audit log. Every failure a client
 //! sees is the same generic error, so responses never tell whether an account exists.
 
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::Instant;
 
-use super::lockout::{FailureOutcome, FailurePolicy, IpFailures};
-use super::session::{SessionError, Sessions};
+use super::lockout::{FailureOutcome, FailurePolicy};
 use super::tokens::{self, Claims, TokenError};
 use super::{Role, password, totp};
 use crate::audit::{Audit, AuditKind};
@@ -15,7 +14,9 @@ use crate::config::Policy;
 use crate::crypto::blind_index;
 use crate::crypto::field::{self, FieldContext, FieldError};
 use crate::crypto::store::KeyStore;
+use crate::http::ratelimit::client_key;
 use crate::metrics::Metrics;
+use crate::shared::{Shared, SharedError};
 use crate::store::{NewUser, Store, StoreError};
 
 /// What failed in an identity flow.
@@ -42,9 +43,9 @@ pub enum AuthError {
     /// Storage failed.
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// The cache failed.
+    /// The shared state (cache or database) failed.
     #[error(transparent)]
-    Session(#[from] SessionError),
+    Shared(#[from] SharedError),
     /// Crypto failed.
     #[error(transparent)]
     Field(#[from] FieldError),
@@ -93,14 +94,13 @@ pub struct AuthService {
     pub store: Store,
     /// Keys.
     pub keys: KeyStore,
-    /// Sessions.
-    pub sessions: Sessions,
+    /// Sessions and counters every replica shares.
+    pub shared: Shared,
     /// Audit log.
     pub audit: Arc<Audit>,
     /// Metrics.
     pub metrics: Arc<Metrics>,
     policy: Policy,
-    ip_failures: IpFailures,
     dummy_hash: String,
 }
 
@@ -108,12 +108,17 @@ fn now() -> i64 {
     jiff::Timestamp::now().as_second()
 }
 
+/// The shared counter of failed logins from a client address (an IPv6 client by /64).
+fn ip_failures_key(ip: IpAddr) -> String {
+    format!("login-failures:{}", client_key(ip))
+}
+
 impl AuthService {
     /// Builds the service.
     pub fn new(
         store: Store,
         keys: KeyStore,
-        sessions: Sessions,
+        shared: Shared,
         audit: Arc<Audit>,
         metrics: Arc<Metrics>,
         policy: Policy,
@@ -121,11 +126,10 @@ impl AuthService {
         Self {
             store,
             keys,
-            sessions,
+            shared,
             audit,
             metrics,
             policy,
-            ip_failures: IpFailures::default(),
             dummy_hash: password::dummy_hash(),
         }
     }
@@ -243,7 +247,7 @@ impl AuthService {
             .as_ref()
             .map_or(self.dummy_hash.as_str(), |u| u.password_hash.as_str());
         let password_ok = password::verify(pw, hash);
-        let ip_locked = self.ip_failures.locked(ip, &policy, Instant::now());
+        let ip_locked = self.shared.count(&ip_failures_key(ip)).await? >= u64::from(policy.lock_at);
         let Some(user) = user else {
             self.fail(None, ip, "unknown_account").await;
             return Err(AuthError::InvalidCredentials);
@@ -287,11 +291,12 @@ impl AuthService {
             }
         }
         let role = Role::parse(&user.role).ok_or(AuthError::InvalidCredentials)?;
+        // The account's count restarts; the client address's does not (an attacker who
+        // owns one account must not reset the budget they spray others with).
         self.store.reset_failed_logins(&user.id).await?;
-        self.ip_failures.clear(ip);
         let sid = self
-            .sessions
-            .create(&user.id, self.policy.session_timeout)
+            .shared
+            .create_session(&user.id, self.policy.session_timeout)
             .await?;
         let pair = self.issue(&user.id, role, &sid).await?;
         self.audit
@@ -299,7 +304,7 @@ impl AuthService {
                 AuditKind::AuthAttempt,
                 &user.id,
                 "success",
-                serde_json::json!({"ip": ip.to_string(), "session": sid}),
+                serde_json::json!({"ip": ip.to_string()}),
             )
             .await;
         Ok(pair)
@@ -317,7 +322,13 @@ impl AuthService {
                 serde_json::json!({"reason": reason, "ip": ip.to_string()}),
             )
             .await;
-        let ip_count = self.ip_failures.record(ip, policy.lock_for, Instant::now());
+        let ip_count = match self.shared.hit(&ip_failures_key(ip), policy.lock_for).await {
+            Ok(hit) => hit.count,
+            Err(e) => {
+                tracing::error!(error = %e, "counting a failed login of a client address");
+                0
+            }
+        };
         if policy.outcome(ip_count) == FailureOutcome::Alert {
             self.audit
                 .record(
@@ -433,7 +444,7 @@ impl AuthService {
         };
         if row.used || row.revoked {
             let revoked = self.store.revoke_family(&row.family_id).await?;
-            self.sessions.revoke(&row.family_id).await?;
+            self.shared.end_session(&row.family_id).await?;
             self.metrics.refresh_reuse.inc();
             self.audit
                 .record(
@@ -449,8 +460,8 @@ impl AuthService {
             return Err(AuthError::InvalidToken);
         }
         let Some(user_id) = self
-            .sessions
-            .touch(&row.family_id, self.policy.session_timeout)
+            .shared
+            .touch_session(&row.family_id, self.policy.session_timeout)
             .await?
         else {
             return Err(AuthError::InvalidToken);
@@ -478,8 +489,8 @@ impl AuthService {
         let keys = self.keys.current();
         let claims = tokens::verify(&keys.jwt, bearer).map_err(|_| AuthError::InvalidToken)?;
         let user = self
-            .sessions
-            .touch(&claims.sid, self.policy.session_timeout)
+            .shared
+            .touch_session(&claims.sid, self.policy.session_timeout)
             .await?;
         if user.as_deref() != Some(claims.sub.as_str()) {
             return Err(AuthError::InvalidToken);
@@ -493,7 +504,7 @@ impl AuthService {
 
     /// Ends a session and revokes its refresh tokens.
     pub async fn logout(&self, p: &Principal) -> Result<(), AuthError> {
-        self.sessions.revoke(&p.session_id).await?;
+        self.shared.end_session(&p.session_id).await?;
         self.store.revoke_family(&p.session_id).await?;
         self.audit
             .record(
@@ -535,7 +546,7 @@ pub(crate) mod tests {
         AuthService::new(
             store,
             KeyStore::new(keys()),
-            Sessions::memory(),
+            Shared::memory(),
             audit,
             Arc::default(),
             policy,

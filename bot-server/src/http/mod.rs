@@ -42,8 +42,6 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Policies.
     pub policy: Policy,
-    /// Rate-limit counters.
-    pub limiter: ratelimit::Limiter,
     /// True while a re-encryption pass runs (the key-usage report says so).
     pub reencrypting: std::sync::atomic::AtomicBool,
 }
@@ -138,6 +136,25 @@ async fn latency(State(state): State<Arc<AppState>>, req: Request, next: Next) -
     resp
 }
 
+/// Counts one request of `key` in the budget every replica shares; `Err(retry_after)`
+/// when it is over `limit` per `window`. When the shared state cannot be reached the
+/// request is refused (503 is the caller's to say): a limit that fails open is none.
+async fn over_budget(
+    state: &AppState,
+    key: &str,
+    limit: u32,
+    window: Duration,
+) -> Result<(), Option<Duration>> {
+    match state.auth.shared.hit(key, window).await {
+        Ok(hit) if hit.count <= u64::from(limit) => Ok(()),
+        Ok(hit) => Err(Some(hit.resets_in)),
+        Err(e) => {
+            tracing::error!(error = %e, "counting a request");
+            Err(None)
+        }
+    }
+}
+
 /// Per-IP (per minute) and per-user (per hour) limits; 429 with `Retry-After` beyond.
 async fn rate_limit(State(state): State<Arc<AppState>>, mut req: Request, next: Next) -> Response {
     let peer = req
@@ -150,13 +167,13 @@ async fn rate_limit(State(state): State<Arc<AppState>>, mut req: Request, next: 
         .and_then(|v| v.to_str().ok());
     let ip = ratelimit::client_ip(peer, xff, &state.policy.trusted_proxies);
     req.extensions_mut().insert(ClientIp(ip));
-    let now = Instant::now();
-    let mut verdict = state.limiter.check(
-        &format!("ip:{ip}"),
+    let mut verdict = over_budget(
+        &state,
+        &format!("rate-ip:{}", ratelimit::client_key(ip)),
         state.policy.rate_limit_per_ip,
         Duration::from_secs(60),
-        now,
-    );
+    )
+    .await;
     if verdict.is_ok() {
         let user = req
             .headers()
@@ -165,17 +182,23 @@ async fn rate_limit(State(state): State<Arc<AppState>>, mut req: Request, next: 
             .and_then(|v| v.strip_prefix("Bearer "))
             .and_then(|t| crate::auth::tokens::verify(&state.keys.current().jwt, t).ok());
         if let Some(claims) = user {
-            verdict = state.limiter.check(
-                &format!("user:{}", claims.sub),
+            verdict = over_budget(
+                &state,
+                &format!("rate-user:{}", claims.sub),
                 state.policy.rate_limit_per_user,
                 Duration::from_secs(3600),
-                now,
-            );
+            )
+            .await;
         }
     }
     match verdict {
         Ok(()) => next.run(req).await,
-        Err(retry) => {
+        Err(None) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(serde_json::json!({"error": "the shared state is unavailable; try again"})),
+        )
+            .into_response(),
+        Err(Some(retry)) => {
             state.metrics.rate_limited.inc();
             tracing::warn!(client = %ip, path = req.uri().path(), "rate limited");
             let mut resp = (
@@ -235,7 +258,6 @@ mod tests {
             metrics: svc.metrics.clone(),
             auth: Arc::new(svc),
             policy,
-            limiter: Default::default(),
             reencrypting: Default::default(),
         })
     }

@@ -1,46 +1,9 @@
-//! Rate limiting, pure: fixed-window counters per key, and the client address of a
-//! request (from `X-Forwarded-For` only when the peer is a trusted proxy).
+//! Who a request counts against, pure: the client address of a request (from
+//! `X-Forwarded-For` only when the peer is a trusted proxy) and the key its budgets are
+//! counted under (an IPv6 client by its /64, which one host can fill). The counters
+//! themselves are shared by every replica ([`crate::shared`]).
 
-use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
-
-/// Fixed-window counters.
-#[derive(Debug, Default)]
-pub struct Limiter {
-    windows: Mutex<HashMap<String, (Instant, u32)>>,
-}
-
-impl Limiter {
-    /// Counts one request of `key`; `Err(retry_after)` when over `limit` per `window`.
-    pub fn check(
-        &self,
-        key: &str,
-        limit: u32,
-        window: Duration,
-        now: Instant,
-    ) -> Result<(), Duration> {
-        let mut map = match self.windows.lock() {
-            Ok(m) => m,
-            Err(p) => p.into_inner(),
-        };
-        if map.len() > 200_000 {
-            map.retain(|_, (start, _)| now.duration_since(*start) < window);
-        }
-        let entry = map.entry(key.to_owned()).or_insert((now, 0));
-        if now.duration_since(entry.0) >= window {
-            *entry = (now, 0);
-        }
-        if entry.1 >= limit {
-            return Err(window
-                .saturating_sub(now.duration_since(entry.0))
-                .max(Duration::from_secs(1)));
-        }
-        entry.1 += 1;
-        Ok(())
-    }
-}
 
 /// The client of a request: the peer, or the right-most untrusted address of
 /// `X-Forwarded-For` when the peer is a trusted proxy.
@@ -72,23 +35,25 @@ pub fn client_ip(
     client
 }
 
+/// The key a client's budgets are counted under: an IPv4 address as it is, an IPv6
+/// address by its /64 (one host is usually given a whole /64).
+pub fn client_key(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let s = v6.segments();
+                let prefix = std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0);
+                format!("{prefix}/64")
+            }
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn limits_per_window() {
-        let l = Limiter::default();
-        let t = Instant::now();
-        let w = Duration::from_secs(60);
-        for _ in 0..3 {
-            l.check("a", 3, w, t).unwrap();
-        }
-        let retry = l.check("a", 3, w, t + Duration::from_secs(10)).unwrap_err();
-        assert_eq!(retry, Duration::from_secs(50));
-        l.check("b", 3, w, t).unwrap();
-        l.check("a", 3, w, t + w).unwrap();
-    }
 
     #[test]
     fn forwarded_for_only_from_trusted_proxies() {
@@ -114,5 +79,17 @@ mod tests {
             ),
             "6.6.6.6".parse::<IpAddr>().unwrap()
         );
+    }
+
+    #[test]
+    fn ipv6_clients_count_by_their_64() {
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:bbbb::9".parse().unwrap();
+        let c: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert_eq!(client_key(a), "2001:db8:1:2::/64");
+        assert_eq!(client_key(a), client_key(b));
+        assert_ne!(client_key(a), client_key(c));
+        assert_eq!(client_key("::ffff:10.0.0.1".parse().unwrap()), "10.0.0.1");
+        assert_eq!(client_key("10.0.0.1".parse().unwrap()), "10.0.0.1");
     }
 }

@@ -17,6 +17,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../../migrations/postgres/0002_hmac_key_ids.sql"),
         include_str!("../../migrations/sqlite/0002_hmac_key_ids.sql"),
     ),
+    (
+        3,
+        include_str!("../../migrations/postgres/0003_shared_state.sql"),
+        include_str!("../../migrations/sqlite/0003_shared_state.sql"),
+    ),
 ];
 
 /// Applies every migration not yet applied.

@@ -8,6 +8,7 @@ mod encrypted;
 mod messages;
 mod migrate;
 mod refresh;
+mod shared;
 mod users;
 
 pub use audit::AuditRow;
