@@ -14,7 +14,6 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -22,8 +21,8 @@ use base64::Engine as _;
 use generalbot_bot_server::config::{self, Config, MapSource};
 use generalbot_bot_server::crypto::field::{self, FieldContext};
 use generalbot_bot_server::{Listeners, build_state, serve};
-use generalbot_crds::contract::{self, KeyEntry, KeyRingFile, env, key_files};
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use generalbot_crds::contract::{self, env, key_files};
+use support::{call, random32, ring_file};
 
 const PW: &str = "a long and secret passphrase";
 const SECRET_TEXT: &str = "my card number is 4111-1111-1111-1111";
@@ -40,23 +39,6 @@ impl std::io::Write for Captured {
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
     }
-}
-
-fn ring_file(active: &str, keys: &[(&str, Vec<u8>)], algorithm: Option<&str>) -> String {
-    serde_json::to_string(&KeyRingFile {
-        version: contract::KEY_RING_VERSION,
-        active: active.into(),
-        algorithm: algorithm.map(str::to_owned),
-        keys: keys
-            .iter()
-            .map(|(id, m)| KeyEntry {
-                id: (*id).into(),
-                created: "2026-01-01T00:00:00Z".into(),
-                material: base64::engine::general_purpose::STANDARD.encode(m),
-            })
-            .collect(),
-    })
-    .unwrap()
 }
 
 /// Replaces the ring file `name` at once (as the kubelet swaps a Secret volume) and
@@ -78,47 +60,6 @@ async fn swap_ring(
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     panic!("the {name} ring was not reloaded");
-}
-
-fn random32() -> Vec<u8> {
-    let mut k = vec![0u8; 32];
-    getrandom::fill(&mut k).unwrap();
-    k
-}
-
-struct Reply {
-    status: u16,
-    head: String,
-    body: serde_json::Value,
-}
-
-async fn call(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    client: &str,
-    token: Option<&str>,
-    body: Option<serde_json::Value>,
-) -> Reply {
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let body = body.map(|b| b.to_string()).unwrap_or_default();
-    let auth = token
-        .map(|t| format!("Authorization: Bearer {t}\r\n"))
-        .unwrap_or_default();
-    let req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX-Forwarded-For: {client}\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    s.write_all(req.as_bytes()).await.unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).await.unwrap();
-    let (head, body) = out.split_once("\r\n\r\n").unwrap_or((&out, ""));
-    let status = head.get(9..12).and_then(|c| c.parse().ok()).unwrap_or(0);
-    Reply {
-        status,
-        head: head.to_lowercase(),
-        body: serde_json::from_str(body).unwrap_or(serde_json::Value::Null),
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

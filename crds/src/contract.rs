@@ -84,6 +84,18 @@ pub struct KeyUsageReport {
     pub reencrypting: bool,
 }
 
+/// Where the replicas of a bot server share sessions and counters (rate limits, failed
+/// logins per client address): the bot server logs it at start, the operator shows it in
+/// the status. There is no third choice in production: PostgreSQL is always there.
+pub mod shared_state {
+    /// In the cache (Redis), when `spec.services.cache` is set.
+    pub const CACHE: &str = "cache";
+    /// In the database (PostgreSQL), when there is no cache.
+    pub const DATABASE: &str = "database";
+    /// In process memory: `--dev` only, one replica.
+    pub const MEMORY: &str = "memory";
+}
+
 /// File names inside [`TLS_DIR`].
 pub mod tls_files {
     /// The serving certificate followed by its intermediate.

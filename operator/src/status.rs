@@ -81,6 +81,17 @@ pub struct KeysObserved {
     pub blocked: Vec<(String, String)>,
 }
 
+/// Where the bot server's replicas share state: the cache when one is declared, else
+/// PostgreSQL (always declared), so more than one replica never means separate budgets.
+pub fn shared_state_of(gb: &GeneralBot) -> &'static str {
+    use generalbot_crds::contract::shared_state;
+    if gb.spec.services.cache.is_some() {
+        shared_state::CACHE
+    } else {
+        shared_state::DATABASE
+    }
+}
+
 /// The status a GeneralBot should have, given what was observed at `now`.
 pub fn compute_status(gb: &GeneralBot, observed: &Observed<'_>, now: &Time) -> GeneralBotStatus {
     let previous = gb.status.clone().unwrap_or_default();
@@ -91,6 +102,7 @@ pub fn compute_status(gb: &GeneralBot, observed: &Observed<'_>, now: &Time) -> G
         available_replicas: previous.available_replicas,
         image_digest: generalbot_crds::v1alpha1::image_digest(&gb.spec.server.image)
             .map(str::to_owned),
+        shared_state: Some(shared_state_of(gb).to_owned()),
         certificates: previous.certificates.clone(),
         key_rings: previous.key_rings.clone(),
         accepted_key_loss: previous.accepted_key_loss.clone(),
@@ -232,7 +244,10 @@ pub fn compute_status(gb: &GeneralBot, observed: &Observed<'_>, now: &Time) -> G
             types::READY,
             true,
             reasons::RECONCILED,
-            "the bot server is available and isolated".to_owned(),
+            format!(
+                "the bot server is available and isolated; its replicas share sessions and rate limits through the {}",
+                shared_state_of(gb)
+            ),
         );
     } else {
         set(types::READY, false, reasons::PROGRESSING, workload_message);
@@ -375,6 +390,11 @@ mod tests {
         assert_eq!(find(&st, types::READY).unwrap().status, "True");
         assert_eq!(st.available_replicas, Some(2));
         assert_eq!(st.image_digest, None, "a tag only: no digest");
+        assert_eq!(
+            st.shared_state.as_deref(),
+            Some("database"),
+            "no cache declared"
+        );
     }
 
     #[test]

@@ -102,10 +102,11 @@ impl Shared {
 
     /// Where the state lives: `memory`, `database` or `cache`.
     pub fn kind(&self) -> &'static str {
+        use generalbot_crds::contract::shared_state;
         match self.backend {
-            Backend::Memory(_) => "memory",
-            Backend::Database(_) => "database",
-            Backend::Redis(_) => "cache",
+            Backend::Memory(_) => shared_state::MEMORY,
+            Backend::Database(_) => shared_state::DATABASE,
+            Backend::Redis(_) => shared_state::CACHE,
         }
     }
 

@@ -20,6 +20,11 @@ pub struct GeneralBotStatus {
     /// Bot server pods that are available.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub available_replicas: Option<i32>,
+    /// Where the bot server's replicas share sessions, rate-limit windows and failed-login
+    /// counts: `cache` (Redis, `spec.services.cache`) or `database` (PostgreSQL, when no
+    /// cache is declared). Either way every replica enforces one budget.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shared_state: Option<String>,
     /// The digest `spec.server.image` is pinned to (`sha256:…`), when it names one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image_digest: Option<String>,

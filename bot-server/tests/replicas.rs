@@ -1,0 +1,336 @@
+//! Two bot-server replicas behave as one server: the same real PostgreSQL, and either no
+//! cache (the state every replica shares lives in the database) or one real Redis. A
+//! client that alternates between them never gets an unexpected 401; a refresh token
+//! used on one and replayed on the other revokes its family; failed logins spread over
+//! both lock the account at exactly the configured count; the per-address budget is one
+//! budget, not one per replica.
+
+// Test code: a failed unwrap is a failed test.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use generalbot_bot_server::auth::Role;
+use generalbot_bot_server::config::{self, Config, MapSource};
+use generalbot_bot_server::http::AppState;
+use generalbot_bot_server::{Listeners, build_state, serve};
+use generalbot_crds::contract::{env, key_files};
+use support::{call, random32, ring_file};
+
+const PW: &str = "a long and secret passphrase";
+const MAX_LOGIN_ATTEMPTS: u32 = 4;
+const RATE_LIMIT_PER_IP: u32 = 20;
+
+/// One replica: its state and its API address; stops when dropped.
+struct Replica {
+    state: Arc<AppState>,
+    api: SocketAddr,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+/// The secrets both replicas mount: key rings, database credentials.
+fn secrets(pg: &support::Postgres) -> std::path::PathBuf {
+    let dir = support::temp_dir("gb-replicas");
+    let keys = dir.join("keys");
+    std::fs::create_dir_all(&keys).unwrap();
+    for (file, id) in [
+        (key_files::FIELD, "f1"),
+        (key_files::DATA, "d1"),
+        (key_files::HMAC, "h1"),
+    ] {
+        support::write(
+            &keys.join(file),
+            ring_file(id, &[(id, random32())], None),
+            0o400,
+        );
+    }
+    let jwt = generalbot_bot_server::crypto::keyring::pkcs8_from_pem(include_str!(
+        "fixtures/test-rsa-1.pem"
+    ))
+    .unwrap();
+    support::write(
+        &keys.join(key_files::JWT),
+        ring_file("j1", &[("j1", jwt.to_vec())], Some("RS256")),
+        0o400,
+    );
+    support::write(&dir.join("db-user"), &pg.user, 0o400);
+    support::write(&dir.join("db-password"), &pg.password, 0o400);
+    dir
+}
+
+async fn replica(dir: &Path, pg: &support::Postgres, redis: Option<&support::Redis>) -> Replica {
+    let p = |p: std::path::PathBuf| p.to_str().unwrap().to_owned();
+    let mut vars: BTreeMap<String, String> = [
+        (env::MODE, "production".to_string()),
+        (env::KEYS_DIR, p(dir.join("keys"))),
+        (env::DATABASE_HOST, "127.0.0.1".into()),
+        (env::DATABASE_PORT, pg.port.to_string()),
+        (env::DATABASE_NAME, pg.database.clone()),
+        (env::DATABASE_SSLMODE, "verify-full".into()),
+        (env::DATABASE_USER_FILE, p(dir.join("db-user"))),
+        (env::DATABASE_PASSWORD_FILE, p(dir.join("db-password"))),
+        (env::DATABASE_CA_FILE, p(pg.ca.clone())),
+        (env::MAX_LOGIN_ATTEMPTS, MAX_LOGIN_ATTEMPTS.to_string()),
+        (env::LOGIN_ALERT_THRESHOLD, "2".into()),
+        (env::RATE_LIMIT_PER_IP, RATE_LIMIT_PER_IP.to_string()),
+        (env::TRUSTED_PROXIES, "127.0.0.1/32".into()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    if let Some(r) = redis {
+        support::write(&dir.join("cache-password"), &r.password, 0o400);
+        vars.insert(
+            env::CACHE_URL.into(),
+            format!("rediss://127.0.0.1:{}", r.port),
+        );
+        vars.insert("CACHE_PASSWORD_FILE".into(), p(dir.join("cache-password")));
+        vars.insert(env::CACHE_CA_FILE.into(), p(r.ca.clone()));
+    }
+    let src = MapSource {
+        vars,
+        groups: config::process_groups(),
+    };
+    let cfg = Config::load(&src, false).expect("production configuration is accepted");
+    let state = build_state(&cfg).await.unwrap();
+    let listeners = Listeners::bind(
+        "127.0.0.1:0".parse().unwrap(),
+        "127.0.0.1:0".parse().unwrap(),
+    )
+    .await
+    .unwrap();
+    let api = listeners.api.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(serve(listeners, state.clone(), async move {
+        let _ = stopped.await;
+    }));
+    Replica {
+        state,
+        api,
+        _stop: stop,
+    }
+}
+
+async fn login(at: SocketAddr, email: &str, pw: &str, client: &str) -> support::Reply {
+    call(
+        at,
+        "POST",
+        "/api/auth/login",
+        client,
+        None,
+        Some(serde_json::json!({"email": email, "password": pw})),
+    )
+    .await
+}
+
+async fn two_replicas_behave_as_one(label: &str, a: Replica, b: Replica) {
+    let both = [a.api, b.api];
+    assert_eq!(a.state.auth.shared.kind(), label);
+    for (i, email) in ["alice@example.com", "bob@example.com"].iter().enumerate() {
+        [&a, &b][i]
+            .state
+            .auth
+            .register(email, PW, Role::User, false)
+            .await
+            .unwrap();
+    }
+
+    // A session made on one replica is known to the other: 0 unexpected 401s.
+    let first = login(a.api, "alice@example.com", PW, "198.51.100.1").await;
+    assert_eq!(first.status, 200, "{:?}", first.body);
+    let access = first.body["access_token"].as_str().unwrap().to_owned();
+    let refresh = first.body["refresh_token"].as_str().unwrap().to_owned();
+    let conv = call(
+        b.api,
+        "POST",
+        "/api/conversations",
+        "198.51.100.1",
+        Some(&access),
+        None,
+    )
+    .await;
+    assert_eq!(conv.status, 200, "{:?}", conv.body);
+    let path = format!(
+        "/api/conversations/{}/messages",
+        conv.body["id"].as_str().unwrap()
+    );
+    let mut unexpected = 0;
+    for i in 0..12 {
+        let r = call(
+            both[i % 2],
+            "GET",
+            &path,
+            "198.51.100.1",
+            Some(&access),
+            None,
+        )
+        .await;
+        if r.status != 200 {
+            unexpected += 1;
+        }
+    }
+    assert_eq!(
+        unexpected, 0,
+        "{label}: a session is known to both replicas"
+    );
+
+    // A refresh token used on one replica and replayed on the other revokes the family
+    // and ends the session on both.
+    let body = |t: &str| Some(serde_json::json!({"refresh_token": t}));
+    let used = call(
+        a.api,
+        "POST",
+        "/api/auth/refresh",
+        "198.51.100.2",
+        None,
+        body(&refresh),
+    )
+    .await;
+    assert_eq!(used.status, 200, "{:?}", used.body);
+    let next = used.body["refresh_token"].as_str().unwrap().to_owned();
+    let next_access = used.body["access_token"].as_str().unwrap().to_owned();
+    let replay = call(
+        b.api,
+        "POST",
+        "/api/auth/refresh",
+        "198.51.100.2",
+        None,
+        body(&refresh),
+    )
+    .await;
+    assert_eq!(replay.status, 401, "{label}: the replay is refused");
+    for at in both {
+        let r = call(
+            at,
+            "POST",
+            "/api/auth/refresh",
+            "198.51.100.2",
+            None,
+            body(&next),
+        )
+        .await;
+        assert_eq!(r.status, 401, "{label}: the whole family is revoked");
+        let r = call(at, "GET", &path, "198.51.100.2", Some(&next_access), None).await;
+        assert_eq!(r.status, 401, "{label}: the session ended on every replica");
+    }
+
+    // Failed logins spread over both replicas lock the account at exactly the count.
+    let client = |n: u32| format!("203.0.113.{n}");
+    for n in 1..MAX_LOGIN_ATTEMPTS {
+        let r = login(
+            both[n as usize % 2],
+            "bob@example.com",
+            "wrong password",
+            &client(n),
+        )
+        .await;
+        assert_eq!(r.status, 401);
+    }
+    let ok = login(b.api, "bob@example.com", PW, &client(20)).await;
+    assert_eq!(
+        ok.status, 200,
+        "{label}: one failure short of the count: not locked"
+    );
+    for n in 1..=MAX_LOGIN_ATTEMPTS {
+        let r = login(
+            both[n as usize % 2],
+            "bob@example.com",
+            "wrong password",
+            &client(30 + n),
+        )
+        .await;
+        assert_eq!(r.status, 401);
+    }
+    for at in both {
+        let locked = login(at, "bob@example.com", PW, &client(50)).await;
+        assert_eq!(
+            locked.status, 401,
+            "{label}: locked at exactly {MAX_LOGIN_ATTEMPTS} failures, on every replica"
+        );
+    }
+
+    // Failed logins from one address, spread over both replicas, lock the address at the
+    // count, across accounts (password spraying).
+    let sprayer = "198.51.100.77";
+    for n in 0..MAX_LOGIN_ATTEMPTS {
+        let r = login(
+            both[n as usize % 2],
+            &format!("nobody{n}@example.com"),
+            "guess",
+            sprayer,
+        )
+        .await;
+        assert_eq!(r.status, 401);
+    }
+    let r = login(both[1], "alice@example.com", PW, sprayer).await;
+    assert_eq!(
+        r.status, 401,
+        "{label}: the address is locked on every replica"
+    );
+
+    // One per-address budget for both replicas.
+    let mut statuses = Vec::new();
+    for i in 0..RATE_LIMIT_PER_IP + 10 {
+        let r = call(
+            both[i as usize % 2],
+            "GET",
+            "/.well-known/jwks.json",
+            "192.0.2.99",
+            None,
+            None,
+        )
+        .await;
+        statuses.push(r.status);
+    }
+    let passed = statuses.iter().filter(|s| **s == 200).count();
+    let limited = statuses.iter().filter(|s| **s == 429).count();
+    assert_eq!(
+        (passed, limited),
+        (RATE_LIMIT_PER_IP as usize, 10),
+        "{label}: one budget of {RATE_LIMIT_PER_IP} per minute: {statuses:?}"
+    );
+    eprintln!(
+        "NOTE replicas ({label}): 2 replicas, 0 unexpected 401s, replayed refresh revoked its family, lockout at exactly {MAX_LOGIN_ATTEMPTS}, {passed} of {} requests within one per-address budget of {RATE_LIMIT_PER_IP}",
+        statuses.len()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_without_a_cache_share_state_through_postgresql() {
+    let test = "two_replicas_without_a_cache_share_state_through_postgresql";
+    let pg = match support::Postgres::start() {
+        Ok(p) => p,
+        Err(why) => return support::skip(test, &why),
+    };
+    let dir = secrets(&pg);
+    let a = replica(&dir, &pg, None).await;
+    let b = replica(&dir, &pg, None).await;
+    two_replicas_behave_as_one("database", a, b).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_with_redis_share_state_through_it() {
+    let test = "two_replicas_with_redis_share_state_through_it";
+    let pg = match support::Postgres::start() {
+        Ok(p) => p,
+        Err(why) => return support::skip(test, &why),
+    };
+    let redis = match support::Redis::start() {
+        Ok(r) => r,
+        Err(why) => return support::skip(test, &why),
+    };
+    let dir = secrets(&pg);
+    let a = replica(&dir, &pg, Some(&redis)).await;
+    let b = replica(&dir, &pg, Some(&redis)).await;
+    two_replicas_behave_as_one("cache", a, b).await;
+}
