@@ -15,110 +15,22 @@
 
 mod support;
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::Path;
-use std::sync::Arc;
 
 use generalbot_bot_server::auth::Role;
-use generalbot_bot_server::config::{self, Config, MapSource};
-use generalbot_bot_server::http::AppState;
-use generalbot_bot_server::{Listeners, build_state, serve};
-use generalbot_crds::contract::{env, key_files};
-use support::{call, random32, ring_file};
+use generalbot_crds::contract::env;
+use support::{Replica, call, replica, secrets};
 
 const PW: &str = "a long and secret passphrase";
 const MAX_LOGIN_ATTEMPTS: u32 = 4;
 const RATE_LIMIT_PER_IP: u32 = 20;
 
-/// One replica: its state and its API address; stops when dropped.
-struct Replica {
-    state: Arc<AppState>,
-    api: SocketAddr,
-    _stop: tokio::sync::oneshot::Sender<()>,
-}
-
-/// The secrets both replicas mount: key rings, database credentials.
-fn secrets(pg: &support::Postgres) -> std::path::PathBuf {
-    let dir = support::temp_dir("gb-replicas");
-    let keys = dir.join("keys");
-    std::fs::create_dir_all(&keys).unwrap();
-    for (file, id) in [
-        (key_files::FIELD, "f1"),
-        (key_files::DATA, "d1"),
-        (key_files::HMAC, "h1"),
-    ] {
-        support::write(
-            &keys.join(file),
-            ring_file(id, &[(id, random32())], None),
-            0o400,
-        );
-    }
-    let jwt = generalbot_bot_server::crypto::keyring::pkcs8_from_pem(include_str!(
-        "fixtures/test-rsa-1.pem"
-    ))
-    .unwrap();
-    support::write(
-        &keys.join(key_files::JWT),
-        ring_file("j1", &[("j1", jwt.to_vec())], Some("RS256")),
-        0o400,
-    );
-    support::write(&dir.join("db-user"), &pg.user, 0o400);
-    support::write(&dir.join("db-password"), &pg.password, 0o400);
-    dir
-}
-
-async fn replica(dir: &Path, pg: &support::Postgres, redis: Option<&support::Redis>) -> Replica {
-    let p = |p: std::path::PathBuf| p.to_str().unwrap().to_owned();
-    let mut vars: BTreeMap<String, String> = [
-        (env::MODE, "production".to_string()),
-        (env::KEYS_DIR, p(dir.join("keys"))),
-        (env::DATABASE_HOST, "127.0.0.1".into()),
-        (env::DATABASE_PORT, pg.port.to_string()),
-        (env::DATABASE_NAME, pg.database.clone()),
-        (env::DATABASE_SSLMODE, "verify-full".into()),
-        (env::DATABASE_USER_FILE, p(dir.join("db-user"))),
-        (env::DATABASE_PASSWORD_FILE, p(dir.join("db-password"))),
-        (env::DATABASE_CA_FILE, p(pg.ca.clone())),
+fn settings() -> Vec<(&'static str, String)> {
+    vec![
         (env::MAX_LOGIN_ATTEMPTS, MAX_LOGIN_ATTEMPTS.to_string()),
         (env::LOGIN_ALERT_THRESHOLD, "2".into()),
         (env::RATE_LIMIT_PER_IP, RATE_LIMIT_PER_IP.to_string()),
-        (env::TRUSTED_PROXIES, "127.0.0.1/32".into()),
     ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect();
-    if let Some(r) = redis {
-        support::write(&dir.join("cache-password"), &r.password, 0o400);
-        vars.insert(
-            env::CACHE_URL.into(),
-            format!("rediss://127.0.0.1:{}", r.port),
-        );
-        vars.insert("CACHE_PASSWORD_FILE".into(), p(dir.join("cache-password")));
-        vars.insert(env::CACHE_CA_FILE.into(), p(r.ca.clone()));
-    }
-    let src = MapSource {
-        vars,
-        groups: config::process_groups(),
-    };
-    let cfg = Config::load(&src, false).expect("production configuration is accepted");
-    let state = build_state(&cfg).await.unwrap();
-    let listeners = Listeners::bind(
-        "127.0.0.1:0".parse().unwrap(),
-        "127.0.0.1:0".parse().unwrap(),
-    )
-    .await
-    .unwrap();
-    let api = listeners.api.local_addr().unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(serve(listeners, state.clone(), async move {
-        let _ = stopped.await;
-    }));
-    Replica {
-        state,
-        api,
-        _stop: stop,
-    }
 }
 
 async fn login(at: SocketAddr, email: &str, pw: &str, client: &str) -> support::Reply {
@@ -313,8 +225,8 @@ async fn two_replicas_without_a_cache_share_state_through_postgresql() {
         Err(why) => return support::skip(test, &why),
     };
     let dir = secrets(&pg);
-    let a = replica(&dir, &pg, None).await;
-    let b = replica(&dir, &pg, None).await;
+    let a = replica(&dir, &pg, None, false, &settings()).await;
+    let b = replica(&dir, &pg, None, false, &settings()).await;
     two_replicas_behave_as_one("database", a, b).await;
 }
 
@@ -330,7 +242,7 @@ async fn two_replicas_with_redis_share_state_through_it() {
         Err(why) => return support::skip(test, &why),
     };
     let dir = secrets(&pg);
-    let a = replica(&dir, &pg, Some(&redis)).await;
-    let b = replica(&dir, &pg, Some(&redis)).await;
+    let a = replica(&dir, &pg, Some(&redis), false, &settings()).await;
+    let b = replica(&dir, &pg, Some(&redis), false, &settings()).await;
     two_replicas_behave_as_one("cache", a, b).await;
 }

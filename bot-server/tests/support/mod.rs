@@ -2,10 +2,16 @@
 //! helpers the bot server's integration tests share: key-ring files, one HTTP call.
 #![allow(dead_code)]
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
 
 use base64::Engine as _;
-use generalbot_crds::contract::{self, KeyEntry, KeyRingFile};
+use generalbot_bot_server::config::{self, Config, MapSource};
+use generalbot_bot_server::http::AppState;
+use generalbot_bot_server::{Listeners, build_state, serve};
+use generalbot_crds::contract::{self, KeyEntry, KeyRingFile, env, key_files};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 pub use generalbot_testkit::*;
@@ -72,5 +78,102 @@ pub async fn call(
         status,
         head: head.to_lowercase(),
         body: serde_json::from_str(body).unwrap_or(serde_json::Value::Null),
+    }
+}
+
+/// One bot server in this process, as a replica of a Deployment: its state and its API
+/// address; it stops when dropped.
+pub struct Replica {
+    /// Its state.
+    pub state: Arc<AppState>,
+    /// Its API address.
+    pub api: SocketAddr,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+/// The secrets every replica mounts: key rings, database credentials.
+pub fn secrets(pg: &Postgres) -> std::path::PathBuf {
+    let dir = temp_dir("gb-replicas");
+    let keys = dir.join("keys");
+    std::fs::create_dir_all(&keys).unwrap();
+    for (file, id) in [
+        (key_files::FIELD, "f1"),
+        (key_files::DATA, "d1"),
+        (key_files::HMAC, "h1"),
+    ] {
+        write(
+            &keys.join(file),
+            ring_file(id, &[(id, random32())], None),
+            0o400,
+        );
+    }
+    let jwt = generalbot_bot_server::crypto::keyring::pkcs8_from_pem(include_str!(
+        "../fixtures/test-rsa-1.pem"
+    ))
+    .unwrap();
+    write(
+        &keys.join(key_files::JWT),
+        ring_file("j1", &[("j1", jwt.to_vec())], Some("RS256")),
+        0o400,
+    );
+    write(&dir.join("db-user"), &pg.user, 0o400);
+    write(&dir.join("db-password"), &pg.password, 0o400);
+    dir
+}
+
+pub async fn replica(
+    dir: &Path,
+    pg: &Postgres,
+    redis: Option<&Redis>,
+    dev: bool,
+    settings: &[(&str, String)],
+) -> Replica {
+    let p = |p: std::path::PathBuf| p.to_str().unwrap().to_owned();
+    let mut vars: BTreeMap<String, String> = [
+        (env::MODE, "production".to_string()),
+        (env::KEYS_DIR, p(dir.join("keys"))),
+        (env::DATABASE_HOST, "127.0.0.1".into()),
+        (env::DATABASE_PORT, pg.port.to_string()),
+        (env::DATABASE_NAME, pg.database.clone()),
+        (env::DATABASE_SSLMODE, "verify-full".into()),
+        (env::DATABASE_USER_FILE, p(dir.join("db-user"))),
+        (env::DATABASE_PASSWORD_FILE, p(dir.join("db-password"))),
+        (env::DATABASE_CA_FILE, p(pg.ca.clone())),
+        (env::TRUSTED_PROXIES, "127.0.0.1/32".into()),
+    ]
+    .into_iter()
+    .chain(settings.iter().map(|(k, v)| (*k, v.clone())))
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    if let Some(r) = redis {
+        write(&dir.join("cache-password"), &r.password, 0o400);
+        vars.insert(
+            env::CACHE_URL.into(),
+            format!("rediss://127.0.0.1:{}", r.port),
+        );
+        vars.insert("CACHE_PASSWORD_FILE".into(), p(dir.join("cache-password")));
+        vars.insert(env::CACHE_CA_FILE.into(), p(r.ca.clone()));
+    }
+    let src = MapSource {
+        vars,
+        groups: config::process_groups(),
+    };
+    let cfg = Config::load(&src, dev).expect("the configuration is accepted");
+    let state = build_state(&cfg).await.unwrap();
+    let listeners = Listeners::bind(
+        "127.0.0.1:0".parse().unwrap(),
+        "127.0.0.1:0".parse().unwrap(),
+    )
+    .await
+    .unwrap();
+    let api = listeners.api.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(serve(listeners, state.clone(), async move {
+        let _ = stopped.await;
+    }));
+    Replica {
+        state,
+        api,
+        _stop: stop,
     }
 }
