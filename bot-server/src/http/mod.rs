@@ -161,11 +161,14 @@ async fn rate_limit(State(state): State<Arc<AppState>>, mut req: Request, next: 
         .extensions()
         .get::<ConnectInfo<PeerAddr>>()
         .map_or(SocketAddr::from(([0, 0, 0, 0], 0)), |c| c.0.0);
-    let xff = req
+    let xff: Vec<&str> = req
         .headers()
-        .get("x-forwarded-for")
-        .and_then(|v| v.to_str().ok());
-    let ip = ratelimit::client_ip(peer, xff, &state.policy.trusted_proxies);
+        .get_all("x-forwarded-for")
+        .iter()
+        // A line that is not text is a client the proxy could not name.
+        .map(|v| v.to_str().unwrap_or("unreadable"))
+        .collect();
+    let ip = ratelimit::client_ip(peer, &xff, &state.policy.trusted_proxies);
     req.extensions_mut().insert(ClientIp(ip));
     let mut verdict = over_budget(
         &state,
@@ -417,6 +420,34 @@ mod tests {
                 .render()
                 .contains("botserver_rate_limited_requests_total 1")
         );
+    }
+
+    #[tokio::test]
+    async fn a_forged_forwarded_for_line_does_not_escape_the_limit() {
+        // 127.0.0.1 is the trusted proxy; the client writes a line of its own, different
+        // each time, and the proxy adds a line with the one address it saw.
+        let s = state(Policy {
+            rate_limit_per_ip: 20,
+            trusted_proxies: vec!["127.0.0.1/32".parse().unwrap()],
+            ..Policy::default()
+        })
+        .await;
+        let app = router(s.clone());
+        let mut limited = 0;
+        for i in 0..40 {
+            let mut r = req("GET", "/.well-known/jwks.json", None, None);
+            let headers = r.headers_mut();
+            headers.append(
+                "x-forwarded-for",
+                HeaderValue::from_str(&format!("203.0.113.{i}")).unwrap(),
+            );
+            headers.append("x-forwarded-for", HeaderValue::from_static("198.51.100.7"));
+            let resp = app.clone().oneshot(r).await.unwrap();
+            if resp.status() == StatusCode::TOO_MANY_REQUESTS {
+                limited += 1;
+            }
+        }
+        assert_eq!(limited, 20, "one client, one budget of 20");
     }
 
     #[tokio::test]
