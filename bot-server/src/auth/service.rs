@@ -6,6 +6,7 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use super::hashing::{HashError, Hasher, MAX_PASSWORD_BYTES};
 use super::lockout::{FailureOutcome, FailurePolicy};
 use super::tokens::{self, Claims, TokenError};
 use super::{Role, password, totp};
@@ -52,9 +53,9 @@ pub enum AuthError {
     /// Token machinery failed.
     #[error("token: {0}")]
     Token(TokenError),
-    /// Hashing failed.
-    #[error("password hashing: {0}")]
-    Hash(#[from] password::PasswordError),
+    /// A password was not hashed or checked: too long, the server busy, or a failure.
+    #[error(transparent)]
+    Hashing(#[from] HashError),
 }
 
 /// An access and refresh token pair.
@@ -101,6 +102,7 @@ pub struct AuthService {
     /// Metrics.
     pub metrics: Arc<Metrics>,
     policy: Policy,
+    hasher: Hasher,
     dummy_hash: String,
 }
 
@@ -130,6 +132,7 @@ impl AuthService {
             audit,
             metrics,
             policy,
+            hasher: Hasher::default(),
             dummy_hash: password::dummy_hash(),
         }
     }
@@ -194,7 +197,7 @@ impl AuthService {
             )?),
             None => None,
         };
-        let hash = password::hash(pw)?;
+        let hash = self.hasher.hash(pw).await?;
         match self
             .store
             .insert_user(NewUser {
@@ -242,17 +245,37 @@ impl AuthService {
                 &email,
             ))
             .await?;
-        // The same Argon2 work whether or not the account exists or is locked.
-        let hash = user
-            .as_ref()
-            .map_or(self.dummy_hash.as_str(), |u| u.password_hash.as_str());
-        let password_ok = password::verify(pw, hash);
+        if pw.len() > MAX_PASSWORD_BYTES {
+            return Err(HashError::TooLong.into());
+        }
         let ip_locked = self.shared.count(&ip_failures_key(ip)).await? >= u64::from(policy.lock_at);
+        // The attempt is counted on the account before its password is checked, so a
+        // burst of parallel guesses gets no more checks than the lockout count.
+        let attempt = match &user {
+            Some(u) if !ip_locked => self.store.reserve_login_attempt(&u.id, now()).await?,
+            _ => None,
+        }
+        .map(|n| u64::try_from(n).unwrap_or(u64::MAX));
+        let allowed = attempt.is_some_and(|n| n <= u64::from(policy.lock_at));
+        // The same Argon2 work whether or not the account exists or is locked.
+        let hash = match (&user, allowed) {
+            (Some(u), true) => u.password_hash.as_str(),
+            _ => self.dummy_hash.as_str(),
+        };
+        let password_ok = match self.hasher.verify(pw, hash).await {
+            Ok(ok) => ok && allowed,
+            Err(e) => {
+                if let (Some(u), Some(_)) = (&user, attempt) {
+                    self.store.refund_login_attempt(&u.id).await?;
+                }
+                return Err(e.into());
+            }
+        };
         let Some(user) = user else {
             self.fail(None, ip, "unknown_account").await;
             return Err(AuthError::InvalidCredentials);
         };
-        if ip_locked || user.locked_until > now() {
+        if !allowed {
             self.audit
                 .record(
                     AuditKind::AuthAttempt,
@@ -264,8 +287,9 @@ impl AuthService {
             self.metrics.failed_logins.inc();
             return Err(AuthError::InvalidCredentials);
         }
+        let counted = attempt.map(|n| (user.id.as_str(), n));
         if !password_ok {
-            self.fail(Some(&user.id), ip, "bad_password").await;
+            self.fail(counted, ip, "bad_password").await;
             return Err(AuthError::InvalidCredentials);
         }
         if user.totp_enc.is_some() || self.policy.require_mfa {
@@ -285,7 +309,7 @@ impl AuthService {
                 (_, None) => return Err(AuthError::MfaRequired),
                 (Some(s), Some(c)) if totp::check(&s, c) => {}
                 _ => {
-                    self.fail(Some(&user.id), ip, "bad_totp").await;
+                    self.fail(counted, ip, "bad_totp").await;
                     return Err(AuthError::InvalidCredentials);
                 }
             }
@@ -293,7 +317,7 @@ impl AuthService {
         let role = Role::parse(&user.role).ok_or(AuthError::InvalidCredentials)?;
         // The account's count restarts; the client address's does not (an attacker who
         // owns one account must not reset the budget they spray others with).
-        self.store.reset_failed_logins(&user.id).await?;
+        self.store.reset_failed_logins(&user.id, now()).await?;
         let sid = self
             .shared
             .create_session(&user.id, self.policy.session_timeout)
@@ -310,7 +334,10 @@ impl AuthService {
         Ok(pair)
     }
 
-    async fn fail(&self, user_id: Option<&str>, ip: IpAddr, reason: &str) {
+    /// Records a failed login: the audit row, the client address's count, and, for an
+    /// account, what its already counted attempt (`account`: id and count) leads to.
+    async fn fail(&self, account: Option<(&str, u64)>, ip: IpAddr, reason: &str) {
+        let user_id = account.map(|(id, _)| id);
         let policy = self.failure_policy();
         self.metrics.failed_logins.inc();
         let actor = user_id.unwrap_or("anonymous");
@@ -351,14 +378,7 @@ impl AuthService {
                 )
                 .await;
         }
-        let Some(id) = user_id else { return };
-        let count = match self.store.record_failed_login(id).await {
-            Ok(c) => u64::try_from(c).unwrap_or(0),
-            Err(e) => {
-                tracing::error!(error = %e, "counting a failed login");
-                return;
-            }
-        };
+        let Some((id, count)) = account else { return };
         match policy.outcome(count) {
             FailureOutcome::Counted => {}
             FailureOutcome::Alert => {
@@ -604,6 +624,49 @@ pub(crate) mod tests {
         assert!(matches!(
             s.login("nobody@example.com", PW, None, ip()).await,
             Err(AuthError::InvalidCredentials)
+        ));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_burst_of_parallel_guesses_gets_no_more_checks_than_the_count() {
+        let policy = Policy {
+            max_login_attempts: 4,
+            login_alert_threshold: 2,
+            ..Policy::default()
+        };
+        let s = Arc::new(service(policy).await);
+        s.register("a@example.com", PW, Role::User, false)
+            .await
+            .unwrap();
+        let mut burst = Vec::new();
+        for i in 0..12u8 {
+            let s = s.clone();
+            burst.push(tokio::spawn(async move {
+                s.login("a@example.com", "wrong guess", None, [10, 3, 0, i].into())
+                    .await
+            }));
+        }
+        for t in burst {
+            assert!(t.await.unwrap().is_err());
+        }
+        let rows = s.audit.read_verified().await.unwrap();
+        let checked = rows
+            .iter()
+            .filter(|r| r.detail.contains("bad_password"))
+            .count();
+        assert_eq!(checked, 4, "only 4 of 12 parallel guesses were checked");
+        assert!(
+            matches!(
+                s.login("a@example.com", PW, None, [10, 9, 9, 9].into())
+                    .await,
+                Err(AuthError::InvalidCredentials)
+            ),
+            "locked; the right password does not lift it"
+        );
+        let long = "x".repeat(MAX_PASSWORD_BYTES + 1);
+        assert!(matches!(
+            s.login("a@example.com", &long, None, ip()).await,
+            Err(AuthError::Hashing(HashError::TooLong))
         ));
     }
 

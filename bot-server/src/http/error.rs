@@ -5,6 +5,7 @@ use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
+use crate::auth::hashing::HashError;
 use crate::auth::service::AuthError;
 use crate::crypto::field::FieldError;
 use crate::store::StoreError;
@@ -48,6 +49,14 @@ impl IntoResponse for ApiError {
                 StatusCode::CONFLICT,
                 "a user with this email already exists",
             ),
+            Self::Auth(AuthError::Hashing(HashError::TooLong)) => (
+                StatusCode::BAD_REQUEST,
+                "password longer than 1024 bytes: use a shorter one",
+            ),
+            Self::Auth(AuthError::Hashing(HashError::Busy)) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "too many password checks at once; try again shortly",
+            ),
             Self::NotFound => (StatusCode::NOT_FOUND, "not found"),
             Self::BadRequest(m) => (StatusCode::BAD_REQUEST, *m),
             _ => {
@@ -56,6 +65,12 @@ impl IntoResponse for ApiError {
             }
         };
         let mut resp = (status, Json(serde_json::json!({ "error": message }))).into_response();
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            resp.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static("1"),
+            );
+        }
         if status == StatusCode::UNAUTHORIZED {
             resp.headers_mut().insert(
                 axum::http::header::WWW_AUTHENTICATE,

@@ -260,8 +260,27 @@ mod tests {
                 .unwrap()
                 .is_some()
         );
-        assert_eq!(s.record_failed_login("u1").await.unwrap(), 1);
-        assert_eq!(s.record_failed_login("u1").await.unwrap(), 2);
+        assert_eq!(s.reserve_login_attempt("u1", 0).await.unwrap(), Some(1));
+        assert_eq!(s.reserve_login_attempt("u1", 0).await.unwrap(), Some(2));
+        s.lock_user("u1", 100).await.unwrap();
+        assert_eq!(
+            s.reserve_login_attempt("u1", 50).await.unwrap(),
+            None,
+            "locked"
+        );
+        s.reset_failed_logins("u1", 50).await.unwrap();
+        assert_eq!(
+            s.reserve_login_attempt("u1", 50).await.unwrap(),
+            None,
+            "a success never lifts a lock"
+        );
+        assert_eq!(
+            s.reserve_login_attempt("u1", 100).await.unwrap(),
+            Some(1),
+            "the lock ended"
+        );
+        s.refund_login_attempt("u1").await.unwrap();
+        assert_eq!(s.reserve_login_attempt("u1", 100).await.unwrap(), Some(1));
         s.insert_conversation("u1", "c1").await.unwrap();
         s.insert_message("u1", "c1", "m1", "gb1.k.z").await.unwrap();
         assert_eq!(s.messages("u1", "c1").await.unwrap().len(), 1);

@@ -139,14 +139,36 @@ impl Store {
             .map_err(q("reading a user"))
     }
 
-    /// Adds one failed login and returns the new count.
-    pub async fn record_failed_login(&self, id: &str) -> Result<i64, StoreError> {
-        let row = sqlx::query("UPDATE users SET failed_logins = failed_logins + 1 WHERE id = $1 RETURNING failed_logins")
+    /// Counts a login attempt on an account that is not locked at `now` (unix seconds),
+    /// before its password is checked, and returns the new count; `None` when the account
+    /// is locked. One atomic statement, so a burst of parallel guesses gets no more
+    /// checks than the lockout count allows.
+    pub async fn reserve_login_attempt(
+        &self,
+        id: &str,
+        now: i64,
+    ) -> Result<Option<i64>, StoreError> {
+        let row = sqlx::query(
+            "UPDATE users SET failed_logins = failed_logins + 1 WHERE id = $1 AND locked_until <= $2 RETURNING failed_logins",
+        )
+        .bind(id)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(q("counting a login attempt"))?;
+        row.map(|r| r.try_get(0))
+            .transpose()
+            .map_err(q("counting a login attempt"))
+    }
+
+    /// Gives back an attempt that was never checked (the server was too busy).
+    pub async fn refund_login_attempt(&self, id: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE users SET failed_logins = failed_logins - 1 WHERE id = $1 AND failed_logins > 0")
             .bind(id)
-            .fetch_one(&self.pool)
+            .execute(&self.pool)
             .await
-            .map_err(q("counting a failed login"))?;
-        row.try_get(0).map_err(q("counting a failed login"))
+            .map(|_| ())
+            .map_err(q("giving back a login attempt"))
     }
 
     /// Locks an account until `until` (unix seconds) and restarts its count.
@@ -160,10 +182,12 @@ impl Store {
             .map_err(q("locking an account"))
     }
 
-    /// Clears the failed-login count after a success.
-    pub async fn reset_failed_logins(&self, id: &str) -> Result<(), StoreError> {
-        sqlx::query("UPDATE users SET failed_logins = 0, locked_until = 0 WHERE id = $1")
+    /// Clears the failed-login count after a success, unless the account was locked
+    /// meanwhile (a correct password never lifts a lock).
+    pub async fn reset_failed_logins(&self, id: &str, now: i64) -> Result<(), StoreError> {
+        sqlx::query("UPDATE users SET failed_logins = 0 WHERE id = $1 AND locked_until <= $2")
             .bind(id)
+            .bind(now)
             .execute(&self.pool)
             .await
             .map(|_| ())
