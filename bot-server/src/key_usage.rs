@@ -44,24 +44,29 @@ pub async fn report(
     keys: &Keys,
     reencrypting: bool,
 ) -> Result<KeyUsageReport, StoreError> {
-    let envelopes = store.field_envelopes().await?;
+    let mut by_field_key = Counts::new();
+    let mut pages = store.encrypted_pages();
+    while let Some(page) = pages.next().await? {
+        for v in page {
+            if let Some(id) = field::key_id_of(&v.envelope) {
+                *by_field_key.entry(id.to_owned()).or_default() += 1;
+            }
+        }
+    }
     let field_ids: Vec<&str> = keys.field.ids().collect();
     let field = count(
         &field_ids,
-        envelopes
-            .iter()
-            .filter_map(|e| field::key_id_of(e))
-            .map(|id| (id, 1)),
+        by_field_key.iter().map(|(k, n)| (k.as_str(), *n)),
     );
-    let emails = store.indexed_emails().await?;
+    let emails = store.email_indexes_by_key().await?;
     let refresh = store.live_refresh_by_key().await?;
     let hmac_ids: Vec<&str> = keys.hmac.ids().collect();
     let hmac = count(
         &hmac_ids,
         emails
             .iter()
-            .map(|e| (e.key.as_str(), 1))
-            .chain(refresh.iter().map(|(k, n)| (k.as_str(), *n))),
+            .chain(refresh.iter())
+            .map(|(k, n)| (k.as_str(), *n)),
     );
     Ok(KeyUsageReport {
         generated_at: jiff::Timestamp::now().to_string(),

@@ -19,6 +19,8 @@ pub struct Metrics {
     pub refresh_reuse: Counter,
     /// API request latency in seconds.
     pub request_seconds: Histogram,
+    /// Stored values a re-encryption pass could not decrypt (left as they are).
+    pub undecryptable: Counter,
 }
 
 impl Default for Metrics {
@@ -29,6 +31,12 @@ impl Default for Metrics {
         let rate_limited = Counter::default();
         let refresh_reuse = Counter::default();
         let request_seconds = Histogram::new(exponential_buckets(0.001, 2.0, 16));
+        let undecryptable = Counter::default();
+        registry.register(
+            "undecryptable_values",
+            "Stored values a re-encryption pass could not decrypt and left as they are",
+            undecryptable.clone(),
+        );
         registry.register(
             "failed_logins",
             "Failed login attempts",
@@ -57,6 +65,7 @@ impl Default for Metrics {
             rate_limited,
             refresh_reuse,
             request_seconds,
+            undecryptable,
         }
     }
 }

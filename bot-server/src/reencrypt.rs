@@ -4,13 +4,15 @@
 //! can reach zero for it. Each value is decrypted with its own key and re-encrypted with
 //! the active one for the same table, column and row; a value changed meanwhile is left
 //! to the next pass. A value that cannot be decrypted (its key left the ring, or it was
-//! altered) is logged by place, never by content, and skipped: it keeps its key
-//! reported as needed, and the rest of the pass goes on.
+//! altered) is logged, audited and counted (metric) by place, never by content, and
+//! skipped: it keeps its key reported as needed, and the rest of the pass goes on.
+//! Values are read in keyset pages; one replica at a time runs a pass (a database lock).
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use crate::audit::AuditKind;
 use crate::crypto::blind_index;
 use crate::crypto::field::{self, FieldContext, FieldError};
 use crate::http::AppState;
@@ -27,45 +29,77 @@ pub struct Outcome {
     pub skipped: u64,
 }
 
-/// One pass over every encrypted value and blind index.
-pub async fn run_once(state: &AppState) -> Result<Outcome, StoreError> {
-    state.reencrypting.store(true, Ordering::SeqCst);
-    let mut outcome = Outcome::default();
-    let mut result = reencrypt(state, &mut outcome).await;
-    if result.is_ok() {
-        result = reindex(state, &mut outcome).await;
-    }
-    state.reencrypting.store(false, Ordering::SeqCst);
-    result.map(|()| outcome)
+/// The advisory lock that lets one replica at a time run a pass.
+pub const PASS_LOCK: i64 = 7_243_912;
+
+/// One pass over every encrypted value and blind index; `None` when another replica is
+/// running one.
+pub async fn run_once(state: &AppState) -> Result<Option<Outcome>, StoreError> {
+    let store = state.store.clone();
+    store
+        .exclusively(PASS_LOCK, async {
+            state.reencrypting.store(true, Ordering::SeqCst);
+            let mut outcome = Outcome::default();
+            let mut result = reencrypt(state, &mut outcome).await;
+            if result.is_ok() {
+                result = reindex(state, &mut outcome).await;
+            }
+            state.reencrypting.store(false, Ordering::SeqCst);
+            result.map(|()| outcome)
+        })
+        .await?
+        .transpose()
 }
 
-fn skipped(table: &str, column: &str, row: &str, e: &FieldError, outcome: &mut Outcome) {
+/// A value left as it is: logged and audited by place, never by content, and counted.
+async fn skipped(
+    state: &AppState,
+    table: &str,
+    column: &str,
+    row: &str,
+    e: &FieldError,
+    outcome: &mut Outcome,
+) {
     tracing::error!(table, column, row, error = %e, "a stored value cannot be decrypted; left as it is");
+    state.metrics.undecryptable.inc();
+    state
+        .auth
+        .audit
+        .record(
+            AuditKind::SecurityViolation,
+            "system",
+            "undecryptable_value",
+            serde_json::json!({"table": table, "column": column, "row": row, "error": e.to_string()}),
+        )
+        .await;
     outcome.skipped += 1;
 }
 
 async fn reencrypt(state: &AppState, outcome: &mut Outcome) -> Result<(), StoreError> {
     let keys = state.keys.current();
     let active = keys.field.active_id().to_owned();
-    for v in state.store.encrypted_values().await? {
-        if field::key_id_of(&v.envelope) == Some(active.as_str()) {
-            continue;
-        }
-        let (table, column) = v.column.context();
-        let ctx = FieldContext {
-            table,
-            column,
-            row: &v.row,
-        };
-        let new = field::decrypt(&keys.field, &ctx, &v.envelope)
-            .and_then(|plain| field::encrypt(&keys.field, &ctx, &plain));
-        match new {
-            Ok(new) => {
-                if state.store.replace_value(&v, &new).await? {
-                    outcome.rewritten += 1;
-                }
+    let mut pages = state.store.encrypted_pages();
+    while let Some(page) = pages.next().await? {
+        for v in page {
+            if field::key_id_of(&v.envelope) == Some(active.as_str()) {
+                continue;
             }
-            Err(e) => skipped(table, column, &v.row, &e, outcome),
+            let (table, column) = v.column.context();
+            let ctx = FieldContext {
+                table,
+                column,
+                row: &v.row,
+            };
+            let new = field::decrypt(&keys.field, &ctx, &v.envelope)
+                .and_then(|plain| field::encrypt(&keys.field, &ctx, &plain));
+            match new {
+                Ok(new) => {
+                    if state.store.replace_value(&v, &new).await? {
+                        outcome.rewritten += 1;
+                    }
+                }
+                Err(e) => skipped(state, table, column, &v.row, &e, outcome).await,
+            }
         }
     }
     Ok(())
@@ -74,31 +108,41 @@ async fn reencrypt(state: &AppState, outcome: &mut Outcome) -> Result<(), StoreE
 async fn reindex(state: &AppState, outcome: &mut Outcome) -> Result<(), StoreError> {
     let keys = state.keys.current();
     let active = keys.hmac.active_id().to_owned();
-    for row in state.store.indexed_emails().await? {
-        if row.key == active {
-            continue;
-        }
-        let ctx = FieldContext {
-            table: "users",
-            column: "email",
-            row: &row.id,
-        };
-        let email = match field::decrypt(&keys.field, &ctx, &row.email_enc) {
-            Ok(email) => email,
-            Err(e) => {
-                skipped("users", "email", &row.id, &e, outcome);
+    let mut pages = state.store.email_pages();
+    while let Some(page) = pages.next().await? {
+        for row in page {
+            if row.key == active {
                 continue;
             }
-        };
-        let Ok(email) = std::str::from_utf8(&email) else {
-            skipped("users", "email", &row.id, &FieldError::Malformed, outcome);
-            continue;
-        };
-        let Some((key, index)) = blind_index::index(&keys.hmac, blind_index::EMAIL, email) else {
-            return Ok(());
-        };
-        if state.store.reindex_email(&row, &index, &key).await? {
-            outcome.reindexed += 1;
+            let ctx = FieldContext {
+                table: "users",
+                column: "email",
+                row: &row.id,
+            };
+            let email = match field::decrypt(&keys.field, &ctx, &row.email_enc) {
+                Ok(email) => email,
+                Err(e) => {
+                    skipped(state, "users", "email", &row.id, &e, outcome).await;
+                    continue;
+                }
+            };
+            let Ok(email) = std::str::from_utf8(&email) else {
+                skipped(
+                    state,
+                    "users",
+                    "email",
+                    &row.id,
+                    &FieldError::Malformed,
+                    outcome,
+                )
+                .await;
+                continue;
+            };
+            if let Some((key, index)) = blind_index::index(&keys.hmac, blind_index::EMAIL, email)
+                && state.store.reindex_email(&row, &index, &key).await?
+            {
+                outcome.reindexed += 1;
+            }
         }
     }
     Ok(())
@@ -112,12 +156,13 @@ pub fn spawn(state: Arc<AppState>, every: Duration) -> tokio::task::JoinHandle<(
         loop {
             tick.tick().await;
             match run_once(&state).await {
-                Ok(Outcome {
+                Ok(None) => tracing::debug!("another replica is moving stored values"),
+                Ok(Some(Outcome {
                     rewritten: 0,
                     reindexed: 0,
                     skipped: 0,
-                }) => {}
-                Ok(o) => tracing::info!(
+                })) => {}
+                Ok(Some(o)) => tracing::info!(
                     rewritten = o.rewritten,
                     reindexed = o.reindexed,
                     skipped = o.skipped,

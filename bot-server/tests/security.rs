@@ -515,12 +515,23 @@ async fn production_server_against_real_postgres_and_redis() {
     assert!(!report.reencrypting);
     let pass = generalbot_bot_server::reencrypt::run_once(&state)
         .await
-        .unwrap();
+        .unwrap()
+        .expect("no other replica runs a pass");
     assert_eq!(
         (pass.rewritten, pass.reindexed, pass.skipped),
         (3, 0, 0),
         "3 values moved to f2; every blind index already under the active HMAC key"
     );
+    // One replica at a time: while another holds the pass lock, a pass does nothing.
+    use generalbot_bot_server::reencrypt;
+    let while_held = state
+        .store
+        .exclusively(reencrypt::PASS_LOCK, reencrypt::run_once(&state))
+        .await
+        .unwrap()
+        .expect("the lock was free")
+        .unwrap();
+    assert!(while_held.is_none(), "a second pass waits for the first");
     let usage = call(
         ops,
         "GET",
@@ -591,12 +602,12 @@ async fn production_server_against_real_postgres_and_redis() {
     .await;
     let indexed_h1 = state
         .store
-        .indexed_emails()
+        .email_indexes_by_key()
         .await
         .unwrap()
-        .iter()
-        .filter(|e| e.key == "h1")
-        .count() as u64;
+        .into_iter()
+        .find(|(k, _)| k == "h1")
+        .map_or(0, |(_, n)| n);
     assert_eq!(indexed_h1, 3, "alice, bob and carol are indexed under h1");
     let report = usage().await;
     assert!(
@@ -620,7 +631,8 @@ async fn production_server_against_real_postgres_and_redis() {
     assert_eq!(carol.status, 200, "found under h1 before re-indexing");
     let pass = generalbot_bot_server::reencrypt::run_once(&state)
         .await
-        .unwrap();
+        .unwrap()
+        .expect("no other replica runs a pass");
     assert_eq!(
         (pass.rewritten, pass.reindexed, pass.skipped),
         (0, 3, 0),
