@@ -4,6 +4,7 @@
 //! - [`serve`]: runs the API and operations listeners until a shutdown future resolves.
 //! - [`audit`]: the hash-chained audit log.
 //! - [`auth`]: users, roles, passwords, lockout, TOTP, tokens, sessions.
+//! - [`conn_limits`]: bounds on open connections and TLS handshakes.
 //! - [`config`]: settings and secrets from the environment and mounted files, validated.
 //! - [`crypto`]: key rings, field encryption, blind indexes, live key reload.
 //! - [`store`]: PostgreSQL and SQLite behind one set of calls; migrations.
@@ -18,6 +19,7 @@
 pub mod audit;
 pub mod auth;
 pub mod config;
+pub mod conn_limits;
 pub mod crypto;
 pub mod http;
 pub mod key_usage;
@@ -162,10 +164,15 @@ pub async fn serve(
         ops: ops_listener,
         tls,
     } = listeners;
+    let gate = conn_limits::Gate::new(
+        conn_limits::Limits::default(),
+        state.policy.trusted_proxies.clone(),
+    );
     let api = async move {
         match tls {
             Some(tls) => {
-                let l = tls::TlsListener::new(api_listener, tls).map_err(ServeError::Serve)?;
+                let l =
+                    tls::TlsListener::new(api_listener, tls, gate).map_err(ServeError::Serve)?;
                 axum::serve(
                     l,
                     app.into_make_service_with_connect_info::<http::PeerAddr>(),
@@ -175,7 +182,7 @@ pub async fn serve(
                 .map_err(ServeError::Serve)
             }
             None => axum::serve(
-                api_listener,
+                tls::CappedTcpListener::new(api_listener, gate),
                 app.into_make_service_with_connect_info::<http::PeerAddr>(),
             )
             .with_graceful_shutdown(wait(api_rx))

@@ -1,6 +1,7 @@
 //! TLS 1.3 for the API (rustls with the ring provider, TLS 1.2 and older refused),
 //! from a PEM certificate chain and key that are reloaded when the files change, so a
-//! renewed certificate is served without a restart.
+//! renewed certificate is served without a restart. The listeners hold connections
+//! within the bounds of [`crate::conn_limits`].
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -11,6 +12,8 @@ use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::server::TlsStream;
+
+use crate::conn_limits::{Counted, Gate};
 
 /// What failed loading the certificate.
 #[derive(Debug, thiserror::Error)]
@@ -133,18 +136,20 @@ impl ReloadingTls {
 }
 
 /// A listener that hands out TLS streams; handshakes run concurrently, so a slow client
-/// does not hold up the others.
+/// does not hold up the others, within the bounds of a [`Gate`]: a connection over a
+/// bound is closed at once, and a handshake that takes too long is dropped.
 #[derive(Debug)]
 pub struct TlsListener {
-    rx: tokio::sync::mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
+    rx: tokio::sync::mpsc::Receiver<(Counted<TlsStream<TcpStream>>, SocketAddr)>,
     local: SocketAddr,
 }
 
 impl TlsListener {
     /// Wraps a bound TCP listener.
-    pub fn new(tcp: TcpListener, tls: ReloadingTls) -> std::io::Result<Self> {
+    pub fn new(tcp: TcpListener, tls: ReloadingTls, gate: Gate) -> std::io::Result<Self> {
         let local = tcp.local_addr()?;
         let (tx, rx) = tokio::sync::mpsc::channel(64);
+        let timeout = gate.limits().handshake_timeout;
         tokio::spawn(async move {
             loop {
                 let (stream, addr) = match tcp.accept().await {
@@ -155,14 +160,20 @@ impl TlsListener {
                         continue;
                     }
                 };
+                let (Some(connection), Some(slot)) = (gate.connection(), gate.handshake(addr.ip()))
+                else {
+                    tracing::debug!(client = %addr, "connection refused: over the connection or handshake bound");
+                    drop(stream);
+                    continue;
+                };
                 let acceptor = tokio_rustls::TlsAcceptor::from(tls.current());
                 let sender = tx.clone();
                 tokio::spawn(async move {
-                    match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream))
-                        .await
-                    {
+                    let handshake = tokio::time::timeout(timeout, acceptor.accept(stream)).await;
+                    drop(slot);
+                    match handshake {
                         Ok(Ok(s)) => {
-                            let _ = sender.send((s, addr)).await;
+                            let _ = sender.send((Counted::new(s, connection), addr)).await;
                         }
                         Ok(Err(e)) => {
                             tracing::debug!(error = %e, client = %addr, "TLS handshake failed")
@@ -180,7 +191,7 @@ impl TlsListener {
 }
 
 impl axum::serve::Listener for TlsListener {
-    type Io = TlsStream<TcpStream>;
+    type Io = Counted<TlsStream<TcpStream>>;
     type Addr = SocketAddr;
 
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {
@@ -195,6 +206,48 @@ impl axum::serve::Listener for TlsListener {
 
     fn local_addr(&self) -> std::io::Result<Self::Addr> {
         Ok(self.local)
+    }
+}
+
+/// A plain TCP listener (behind a TLS-terminating proxy) within the connection bound of
+/// a [`Gate`].
+#[derive(Debug)]
+pub struct CappedTcpListener {
+    tcp: TcpListener,
+    gate: Gate,
+}
+
+impl CappedTcpListener {
+    /// Wraps a bound TCP listener.
+    pub fn new(tcp: TcpListener, gate: Gate) -> Self {
+        Self { tcp, gate }
+    }
+}
+
+impl axum::serve::Listener for CappedTcpListener {
+    type Io = Counted<TcpStream>;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            match self.tcp.accept().await {
+                Ok((stream, addr)) => match self.gate.connection() {
+                    Some(permit) => return (Counted::new(stream, permit), addr),
+                    None => {
+                        tracing::debug!(client = %addr, "connection refused: over the connection bound");
+                        drop(stream);
+                    }
+                },
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.tcp.local_addr()
     }
 }
 
@@ -246,6 +299,34 @@ mod tests {
         (peer, version, out)
     }
 
+    /// A handshake and one request, or an empty answer if the server closed the
+    /// connection.
+    async fn handshake_or_refused(addr: SocketAddr, root: &[u8]) -> String {
+        let mut store = rustls::RootCertStore::empty();
+        store.add(CertificateDer::from(root.to_vec())).unwrap();
+        let cfg = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .unwrap()
+        .with_root_certificates(store)
+        .with_no_client_auth();
+        let tcp = TcpStream::connect(addr).await.unwrap();
+        let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+        let Ok(mut tls) = tokio_rustls::TlsConnector::from(Arc::new(cfg))
+            .connect(name, tcp)
+            .await
+        else {
+            return String::new();
+        };
+        let _ = tls
+            .write_all(b"GET /.well-known/jwks.json HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+            .await;
+        let mut out = String::new();
+        let _ = tls.read_to_string(&mut out).await;
+        out
+    }
+
     #[tokio::test]
     async fn serves_tls13_and_reloads_the_certificate() {
         let dir = std::env::temp_dir().join(format!("gb-tls-{}", std::process::id()));
@@ -285,6 +366,41 @@ mod tests {
             }
         }
         assert_eq!(served, second, "the renewed certificate was not picked up");
+
+        // A flood of connections that never handshake: one client holds at most its
+        // share of handshake slots, the rest are closed at once; once the flood goes,
+        // a real client is served.
+        let per_client = crate::conn_limits::Limits::default().handshakes_per_client as usize;
+        let mut idle = Vec::new();
+        for _ in 0..per_client + 24 {
+            idle.push(TcpStream::connect(addr).await.unwrap());
+        }
+        let mut closed = 0;
+        for s in &mut idle {
+            let mut b = [0u8; 1];
+            if let Ok(Ok(0)) =
+                tokio::time::timeout(Duration::from_millis(300), s.read(&mut b)).await
+            {
+                closed += 1;
+            }
+        }
+        assert_eq!(
+            closed, 24,
+            "connections over the per-client handshake bound are closed"
+        );
+        drop(idle);
+        let mut body = String::new();
+        for _ in 0..50 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            body = handshake_or_refused(addr, &second).await;
+            if body.starts_with("HTTP/1.1 200") {
+                break;
+            }
+        }
+        assert!(
+            body.starts_with("HTTP/1.1 200"),
+            "served once the flood is gone: {body}"
+        );
         tx.send(()).unwrap();
         server.await.unwrap().unwrap();
     }

@@ -68,6 +68,18 @@ impl
     }
 }
 
+impl
+    axum::extract::connect_info::Connected<
+        axum::serve::IncomingStream<'_, crate::tls::CappedTcpListener>,
+    > for PeerAddr
+{
+    fn connect_info(
+        stream: axum::serve::IncomingStream<'_, crate::tls::CappedTcpListener>,
+    ) -> Self {
+        Self(*stream.remote_addr())
+    }
+}
+
 /// The client address of a request, set by the rate-limit layer.
 #[derive(Debug, Clone, Copy)]
 pub struct ClientIp(pub std::net::IpAddr);
