@@ -263,21 +263,26 @@ mod tests {
         ck.cert.der().to_vec()
     }
 
-    async fn handshake(
-        addr: SocketAddr,
-        roots: &[Vec<u8>],
-    ) -> (Vec<u8>, rustls::ProtocolVersion, String) {
+    /// A TLS 1.3 client trusting `roots`.
+    fn client_config(roots: &[Vec<u8>]) -> rustls::ClientConfig {
         let mut store = rustls::RootCertStore::empty();
         for r in roots {
             store.add(CertificateDer::from(r.clone())).unwrap();
         }
-        let cfg = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::ClientConfig::builder_with_provider(Arc::new(
             rustls::crypto::ring::default_provider(),
         ))
         .with_protocol_versions(&[&rustls::version::TLS13])
         .unwrap()
         .with_root_certificates(store)
-        .with_no_client_auth();
+        .with_no_client_auth()
+    }
+
+    async fn handshake(
+        addr: SocketAddr,
+        roots: &[Vec<u8>],
+    ) -> (Vec<u8>, rustls::ProtocolVersion, String) {
+        let cfg = client_config(roots);
         let tcp = TcpStream::connect(addr).await.unwrap();
         let mut tls = tokio_rustls::TlsConnector::from(Arc::new(cfg))
             .connect(
@@ -302,15 +307,7 @@ mod tests {
     /// A handshake and one request, or an empty answer if the server closed the
     /// connection.
     async fn handshake_or_refused(addr: SocketAddr, root: &[u8]) -> String {
-        let mut store = rustls::RootCertStore::empty();
-        store.add(CertificateDer::from(root.to_vec())).unwrap();
-        let cfg = rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_protocol_versions(&[&rustls::version::TLS13])
-        .unwrap()
-        .with_root_certificates(store)
-        .with_no_client_auth();
+        let cfg = client_config(&[root.to_vec()]);
         let tcp = TcpStream::connect(addr).await.unwrap();
         let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
         let Ok(mut tls) = tokio_rustls::TlsConnector::from(Arc::new(cfg))
