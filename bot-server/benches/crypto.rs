@@ -92,6 +92,7 @@ fn main() {
         role: "user".into(),
         sid: "session".into(),
         iss: tokens::ISSUER.into(),
+        aud: Some(tokens::AUDIENCE.into()),
         iat: now,
         exp: now + 900,
     };

@@ -307,7 +307,16 @@ impl AuthService {
             };
             match (secret, code) {
                 (_, None) => return Err(AuthError::MfaRequired),
-                (Some(s), Some(c)) if totp::check(&s, c) => {}
+                // Each time step is accepted once: a code seen cannot be replayed.
+                (Some(s), Some(c))
+                    if match totp::matching_step(&s, c) {
+                        Some(step) => {
+                            self.store
+                                .use_totp_step(&user.id, i64::try_from(step).unwrap_or(i64::MAX))
+                                .await?
+                        }
+                        None => false,
+                    } => {}
                 _ => {
                     self.fail(counted, ip, "bad_totp").await;
                     return Err(AuthError::InvalidCredentials);
@@ -322,7 +331,7 @@ impl AuthService {
             .shared
             .create_session(&user.id, self.policy.session_timeout)
             .await?;
-        let pair = self.issue(&user.id, role, &sid).await?;
+        let pair = self.issue(&user.id, role, &sid, None).await?;
         self.audit
             .record(
                 AuditKind::AuthAttempt,
@@ -410,7 +419,15 @@ impl AuthService {
         }
     }
 
-    async fn issue(&self, user_id: &str, role: Role, sid: &str) -> Result<TokenPair, AuthError> {
+    /// A token pair for a session; the refresh token ends at `family_ends` (unix
+    /// seconds) when the session already has one, else after the refresh lifetime.
+    async fn issue(
+        &self,
+        user_id: &str,
+        role: Role,
+        sid: &str,
+        family_ends: Option<i64>,
+    ) -> Result<TokenPair, AuthError> {
         let keys = self.keys.current();
         let iat = now();
         let ttl = self.policy.access_token_ttl.as_secs();
@@ -419,6 +436,7 @@ impl AuthService {
             role: role.as_str().to_owned(),
             sid: sid.to_owned(),
             iss: tokens::ISSUER.to_owned(),
+            aud: Some(tokens::AUDIENCE.to_owned()),
             iat,
             exp: iat + i64::try_from(ttl).unwrap_or(900),
         };
@@ -426,8 +444,9 @@ impl AuthService {
         let refresh = tokens::new_refresh_token().map_err(AuthError::Token)?;
         let (hmac_key, hmac) = tokens::refresh_hmac(&keys.hmac, &refresh)
             .ok_or(AuthError::Field(FieldError::NoActiveKey))?;
-        let expires =
-            iat + i64::try_from(self.policy.refresh_token_ttl.as_secs()).unwrap_or(i64::MAX / 2);
+        let expires = family_ends.unwrap_or(
+            iat + i64::try_from(self.policy.refresh_token_ttl.as_secs()).unwrap_or(i64::MAX / 2),
+        );
         // The family id is the session id: logout ends both.
         self.store
             .insert_refresh(&hmac, &hmac_key, sid, user_id, expires)
@@ -492,7 +511,11 @@ impl AuthService {
             .await?
             .ok_or(AuthError::InvalidToken)?;
         let role = Role::parse(&user.role).ok_or(AuthError::InvalidToken)?;
-        let pair = self.issue(&user.id, role, &row.family_id).await?;
+        // The new refresh token ends when the family does: refreshing never extends a
+        // login beyond the refresh lifetime (an absolute session lifetime).
+        let pair = self
+            .issue(&user.id, role, &row.family_id, Some(row.expires_at))
+            .await?;
         self.audit
             .record(
                 AuditKind::AuthAttempt,
@@ -739,6 +762,33 @@ pub(crate) mod tests {
     }
 
     #[tokio::test]
+    async fn refreshing_never_extends_a_login() {
+        let s = service(Policy::default()).await;
+        s.register("e@example.com", PW, Role::User, false)
+            .await
+            .unwrap();
+        let first = s.login("e@example.com", PW, None, ip()).await.unwrap();
+        let mut token = first.refresh_token;
+        let mut ends = Vec::new();
+        for _ in 0..3 {
+            let keys = s.keys.current();
+            let (_, hmac) = tokens::refresh_hmac(&keys.hmac, &token).unwrap();
+            let row = sqlx::query("SELECT expires_at FROM refresh_tokens WHERE token_hmac = $1")
+                .bind(&hmac)
+                .fetch_one(s.store.pool())
+                .await
+                .unwrap();
+            ends.push(sqlx::Row::try_get::<i64, _>(&row, 0).unwrap());
+            tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+            token = s.refresh(&token, ip()).await.unwrap().refresh_token;
+        }
+        assert!(
+            ends.windows(2).all(|w| w[0] == w[1]),
+            "every refresh token of a login ends when the first one does: {ends:?}"
+        );
+    }
+
+    #[tokio::test]
     async fn logout_revokes_and_totp_is_enforced() {
         let s = service(Policy {
             require_mfa: true,
@@ -763,6 +813,13 @@ pub(crate) mod tests {
             .login("c@example.com", PW, Some(&code), ip())
             .await
             .unwrap();
+        assert!(
+            matches!(
+                s.login("c@example.com", PW, Some(&code), ip()).await,
+                Err(AuthError::InvalidCredentials)
+            ),
+            "a code is accepted once: no replay within its window"
+        );
         let p = s.authenticate(&pair.access_token).await.unwrap();
         s.logout(&p).await.unwrap();
         assert!(s.authenticate(&pair.access_token).await.is_err());

@@ -9,6 +9,11 @@ use crate::crypto::keyring::{SigningRing, SymmetricRing, hmac32};
 /// Issuer of every token.
 pub const ISSUER: &str = "generalbot";
 
+/// Audience of every access token: this bot server's API. A token carrying another
+/// audience is refused. (Tokens without one, issued by an older replica during an
+/// upgrade, are accepted until they expire.)
+pub const AUDIENCE: &str = "generalbot-api";
+
 /// What failed with a token.
 #[derive(Debug, thiserror::Error)]
 pub enum TokenError {
@@ -37,6 +42,9 @@ pub struct Claims {
     pub sid: String,
     /// Issuer.
     pub iss: String,
+    /// Audience ([`AUDIENCE`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aud: Option<String>,
     /// Issued at.
     pub iat: i64,
     /// Expiry.
@@ -64,6 +72,7 @@ pub fn verify(ring: &SigningRing, token: &str) -> Result<Claims, TokenError> {
         .ok_or(TokenError::Invalid)?;
     let mut v = jsonwebtoken::Validation::new(ring.algorithm.jwt());
     v.set_issuer(&[ISSUER]);
+    v.set_audience(&[AUDIENCE]);
     v.leeway = 5;
     v.set_required_spec_claims(&["exp", "iss", "sub"]);
     jsonwebtoken::decode::<Claims>(token, &key.decoding, &v)
@@ -114,6 +123,7 @@ mod tests {
             role: "user".into(),
             sid: "s".into(),
             iss: ISSUER.into(),
+            aud: Some(AUDIENCE.into()),
             iat: now,
             exp: now + exp_in,
         }
@@ -133,6 +143,12 @@ mod tests {
         let mut bad = t.clone();
         bad.push('x');
         assert!(verify(&ring, &bad).is_err());
+        let mut elsewhere = claims(900);
+        elsewhere.aud = Some("another-api".into());
+        assert!(
+            verify(&ring, &sign(&ring, &elsewhere).unwrap()).is_err(),
+            "a token for another audience is refused"
+        );
     }
 
     #[test]

@@ -1,4 +1,6 @@
 //! TOTP second factor (RFC 6238: SHA-1, 6 digits, 30-second steps, one step of skew).
+//! [`matching_step`] says which time step a code belongs to, so the caller can accept
+//! each step once (no replay within the window).
 
 use totp_rs::{Algorithm, TOTP};
 
@@ -13,9 +15,31 @@ fn totp(secret: &[u8]) -> Option<TOTP> {
     TOTP::new(Algorithm::SHA1, 6, 1, 30, secret.to_vec()).ok()
 }
 
+/// Seconds in one step.
+const STEP: u64 = 30;
+
+/// The time step (`unix time / 30`) within one step of `now` whose code is `code`, if any.
+pub fn matching_step_at(secret: &[u8], code: &str, now: u64) -> Option<u64> {
+    let t = totp(secret)?;
+    let code = code.trim();
+    let step = now / STEP;
+    [step.saturating_sub(1), step, step + 1]
+        .into_iter()
+        .find(|s| t.generate(s * STEP) == code)
+}
+
+/// The time step `code` belongs to now, if it is valid.
+pub fn matching_step(secret: &[u8], code: &str) -> Option<u64> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?
+        .as_secs();
+    matching_step_at(secret, code, now)
+}
+
 /// Whether `code` is valid now for `secret`.
 pub fn check(secret: &[u8], code: &str) -> bool {
-    totp(secret).is_some_and(|t| t.check_current(code.trim()).unwrap_or(false))
+    matching_step(secret, code).is_some()
 }
 
 /// The current code (for enrolment checks and tests).
@@ -32,5 +56,15 @@ mod tests {
         assert!(super::check(&s, &code));
         assert!(!super::check(&s, "000000") || code == "000000");
         assert!(!super::check(&s, "abc"));
+        let t = super::totp(&s).unwrap();
+        let at = 1_800_000_000;
+        let code = t.generate(at);
+        assert_eq!(super::matching_step_at(&s, &code, at), Some(at / 30));
+        assert_eq!(
+            super::matching_step_at(&s, &code, at + 30),
+            Some(at / 30),
+            "one step of skew"
+        );
+        assert_eq!(super::matching_step_at(&s, &code, at + 90), None, "too old");
     }
 }

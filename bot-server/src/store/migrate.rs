@@ -22,6 +22,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../../migrations/postgres/0003_shared_state.sql"),
         include_str!("../../migrations/sqlite/0003_shared_state.sql"),
     ),
+    (
+        4,
+        include_str!("../../migrations/postgres/0004_totp_last_step.sql"),
+        include_str!("../../migrations/sqlite/0004_totp_last_step.sql"),
+    ),
 ];
 
 /// Applies every migration not yet applied.

@@ -161,6 +161,18 @@ impl Store {
             .map_err(q("counting a login attempt"))
     }
 
+    /// Accepts TOTP time step `step` for a user if it is later than every step accepted
+    /// before (one atomic statement); `false` means the code was already used.
+    pub async fn use_totp_step(&self, id: &str, step: i64) -> Result<bool, StoreError> {
+        sqlx::query("UPDATE users SET totp_last_step = $2 WHERE id = $1 AND totp_last_step < $2")
+            .bind(id)
+            .bind(step)
+            .execute(&self.pool)
+            .await
+            .map(|r| r.rows_affected() == 1)
+            .map_err(q("recording a TOTP code"))
+    }
+
     /// Gives back an attempt that was never checked (the server was too busy).
     pub async fn refund_login_attempt(&self, id: &str) -> Result<(), StoreError> {
         sqlx::query("UPDATE users SET failed_logins = failed_logins - 1 WHERE id = $1 AND failed_logins > 0")
