@@ -1,7 +1,13 @@
 //! The audit log: every security event the guide lists, appended to a hash-chained
 //! table (each row stores sha256(previous hash ‖ canonical row)) and written as a JSON
 //! log line; verification walks the chain and names the first row that does not fit.
+//! The table is append-only in the database, appends from every replica are serialized
+//! there and retried, the chain head is published (so a truncation shows), reads are
+//! paged, and anonymous floods are aggregated.
 
+use std::time::Duration;
+
+use crate::shared::Shared;
 use crate::store::{AuditRow, Store, StoreError};
 
 /// The hash before the first row.
@@ -77,8 +83,13 @@ pub fn chain_hash(prev_hash: &str, r: &AuditRow) -> String {
 
 /// Checks every link of the chain.
 pub fn verify_chain(rows: &[AuditRow]) -> Result<(), AuditError> {
-    let mut prev = GENESIS.to_owned();
-    for (expected_seq, r) in (1..).zip(rows) {
+    verify_from(0, GENESIS, rows)
+}
+
+/// Checks `rows`, which follow row `after` whose hash is `prev`.
+pub fn verify_from(after: i64, prev: &str, rows: &[AuditRow]) -> Result<(), AuditError> {
+    let mut prev = prev.to_owned();
+    for (expected_seq, r) in (after + 1..).zip(rows) {
         if r.seq != expected_seq || r.prev_hash != prev || chain_hash(&prev, r) != r.hash {
             return Err(AuditError::ChainBroken { seq: r.seq });
         }
@@ -87,26 +98,56 @@ pub fn verify_chain(rows: &[AuditRow]) -> Result<(), AuditError> {
     Ok(())
 }
 
+/// Appends before giving up on a row (the JSON log line is written first, always).
+const APPEND_ATTEMPTS: u32 = 4;
+
+/// Largest page the admin API returns.
+pub const MAX_PAGE: i64 = 1000;
+
 /// Appends audit events.
 #[derive(Debug)]
 pub struct Audit {
     store: Store,
     enabled: bool,
-    lock: tokio::sync::Mutex<()>,
+    shared: Option<Shared>,
+    failures: prometheus_client::metrics::counter::Counter,
+}
+
+/// One verified page of the audit log.
+#[derive(Debug, serde::Serialize)]
+pub struct Page {
+    /// The rows, in order.
+    pub rows: Vec<AuditRow>,
+    /// The sequence number to ask for next (`after`), when there may be more.
+    pub next_after: Option<i64>,
 }
 
 impl Audit {
-    /// An audit log over `store`; when not `enabled` events are only logged.
-    pub fn new(store: Store, enabled: bool) -> Self {
+    /// An audit log over `store`; when not `enabled` events are only logged. With
+    /// `shared`, anonymous events are aggregated (see [`Audit::record`]); `failures`
+    /// counts appends that failed after every retry.
+    pub fn new(
+        store: Store,
+        enabled: bool,
+        shared: Option<Shared>,
+        failures: prometheus_client::metrics::counter::Counter,
+    ) -> Self {
         Self {
             store,
             enabled,
-            lock: tokio::sync::Mutex::new(()),
+            shared,
+            failures,
         }
     }
 
-    /// Records an event. `detail` must never hold secrets or message text. Failures
-    /// are logged, not returned: an audit outage must not hide the original outcome.
+    /// Records an event. `detail` must never hold secrets or message text. Failures are
+    /// retried, then logged and counted, not returned: an audit outage must not hide the
+    /// original outcome.
+    ///
+    /// An anonymous event (a flood of failed logins or unknown tokens) is written to the
+    /// table at its 1st, 2nd, 4th, 8th, … occurrence per kind, outcome and minute, with
+    /// the count so far: a flood writes a few rows, not one per request, and every event
+    /// is still in the JSON log.
     pub async fn record(
         &self,
         kind: AuditKind,
@@ -125,8 +166,35 @@ impl Audit {
         if !self.enabled {
             return;
         }
-        if let Err(e) = self.append(kind, actor, outcome, detail).await {
-            tracing::error!(error = %e, kind = kind.as_str(), "audit append failed");
+        let mut detail = detail;
+        if actor == "anonymous"
+            && let Some(shared) = &self.shared
+        {
+            let key = format!("audit-anonymous:{}:{outcome}", kind.as_str());
+            match shared.hit(&key, Duration::from_secs(60)).await {
+                Ok(hit) if !hit.count.is_power_of_two() => return,
+                Ok(hit) => {
+                    if let Some(map) = detail.as_object_mut() {
+                        map.insert("occurrences_this_minute".to_owned(), hit.count.into());
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "counting anonymous audit events"),
+            }
+        }
+        let mut wait = Duration::from_millis(25);
+        for attempt in 1..=APPEND_ATTEMPTS {
+            match self.append(kind, actor, outcome, &detail).await {
+                Ok(()) => return,
+                Err(e) if attempt < APPEND_ATTEMPTS => {
+                    tracing::warn!(error = %e, attempt, "audit append failed; retrying");
+                    tokio::time::sleep(wait).await;
+                    wait *= 2;
+                }
+                Err(e) => {
+                    self.failures.inc();
+                    tracing::error!(error = %e, kind = kind.as_str(), "audit append failed after every retry");
+                }
+            }
         }
     }
 
@@ -135,34 +203,73 @@ impl Audit {
         kind: AuditKind,
         actor: &str,
         outcome: &str,
-        detail: serde_json::Value,
+        detail: &serde_json::Value,
     ) -> Result<(), AuditError> {
-        let _guard = self.lock.lock().await;
-        let (seq, prev) = self
-            .store
-            .audit_tail()
-            .await?
-            .unwrap_or((0, GENESIS.to_owned()));
-        let mut row = AuditRow {
-            seq: seq + 1,
-            at: jiff::Timestamp::now().to_string(),
-            kind: kind.as_str().to_owned(),
-            actor: actor.to_owned(),
-            outcome: outcome.to_owned(),
-            detail: detail.to_string(),
-            prev_hash: prev,
-            hash: String::new(),
-        };
-        row.hash = chain_hash(&row.prev_hash, &row);
-        self.store.insert_audit(&row).await?;
+        let at = jiff::Timestamp::now().to_string();
+        self.store
+            .append_audit(|tail| {
+                let (seq, prev) = tail.unwrap_or((0, GENESIS.to_owned()));
+                let mut row = AuditRow {
+                    seq: seq + 1,
+                    at,
+                    kind: kind.as_str().to_owned(),
+                    actor: actor.to_owned(),
+                    outcome: outcome.to_owned(),
+                    detail: detail.to_string(),
+                    prev_hash: prev,
+                    hash: String::new(),
+                };
+                row.hash = chain_hash(&row.prev_hash, &row);
+                row
+            })
+            .await?;
         Ok(())
     }
 
-    /// Every row, after checking the chain.
+    /// The chain head: the last row's sequence number and hash (`0` and the genesis
+    /// hash for an empty log). A head that goes back, or changes at the same sequence
+    /// number, means the log was truncated or rewritten.
+    pub async fn head(&self) -> Result<(i64, String), AuditError> {
+        Ok(self
+            .store
+            .audit_tail()
+            .await?
+            .unwrap_or((0, GENESIS.to_owned())))
+    }
+
+    /// Up to `limit` rows after sequence number `after`, checked against each other and
+    /// against the row they follow.
+    pub async fn page(&self, after: i64, limit: i64) -> Result<Page, AuditError> {
+        let limit = limit.clamp(1, MAX_PAGE);
+        let after = after.max(0);
+        let prev = if after == 0 {
+            GENESIS.to_owned()
+        } else {
+            self.store
+                .audit_hash(after)
+                .await?
+                .ok_or(AuditError::ChainBroken { seq: after })?
+        };
+        let rows = self.store.audit_page(after, limit).await?;
+        verify_from(after, &prev, &rows)?;
+        let next_after = (i64::try_from(rows.len()).unwrap_or(0) == limit)
+            .then(|| rows.last().map(|r| r.seq))
+            .flatten();
+        Ok(Page { rows, next_after })
+    }
+
+    /// Every row, after checking the whole chain a page at a time.
     pub async fn read_verified(&self) -> Result<Vec<AuditRow>, AuditError> {
-        let rows = self.store.audit_rows().await?;
-        verify_chain(&rows)?;
-        Ok(rows)
+        let mut out = Vec::new();
+        let mut after = 0;
+        loop {
+            let page = self.page(after, MAX_PAGE).await?;
+            out.extend(page.rows);
+            match page.next_after {
+                Some(n) => after = n,
+                None => return Ok(out),
+            }
+        }
     }
 }
 
@@ -178,7 +285,7 @@ mod tests {
         )))
         .await
         .unwrap();
-        let audit = Audit::new(store.clone(), true);
+        let audit = Audit::new(store.clone(), true, None, Default::default());
         for i in 0..4 {
             audit
                 .record(
@@ -190,6 +297,21 @@ mod tests {
                 .await;
         }
         assert_eq!(audit.read_verified().await.unwrap().len(), 4);
+        // The database refuses changes and deletions.
+        for sql in [
+            "UPDATE audit_log SET outcome = 'success' WHERE seq = 2",
+            "DELETE FROM audit_log WHERE seq = 3",
+        ] {
+            let refused = sqlx::query(sql).execute(store.pool()).await.unwrap_err();
+            assert!(refused.to_string().contains("append-only"), "{refused}");
+        }
+        // Someone who can drop the triggers is still caught by the chain.
+        for t in ["audit_log_no_update", "audit_log_no_delete"] {
+            sqlx::query(&format!("DROP TRIGGER {t}"))
+                .execute(store.pool())
+                .await
+                .unwrap();
+        }
         sqlx::query("UPDATE audit_log SET outcome = 'success' WHERE seq = 2")
             .execute(store.pool())
             .await

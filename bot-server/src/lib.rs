@@ -74,7 +74,12 @@ pub async fn build_state(config: &Config) -> Result<Arc<AppState>, StartError> {
     );
     let keys = KeyStore::new(config.keys.clone());
     let metrics = Arc::new(Metrics::default());
-    let audit = Arc::new(Audit::new(store.clone(), config.policy.enable_audit));
+    let audit = Arc::new(Audit::new(
+        store.clone(),
+        config.policy.enable_audit,
+        Some(shared.clone()),
+        metrics.audit_failures.clone(),
+    ));
     let auth = Arc::new(AuthService::new(
         store.clone(),
         keys.clone(),

@@ -21,6 +21,8 @@ pub struct Metrics {
     pub request_seconds: Histogram,
     /// Stored values a re-encryption pass could not decrypt (left as they are).
     pub undecryptable: Counter,
+    /// Audit rows that could not be appended after every retry.
+    pub audit_failures: Counter,
 }
 
 impl Default for Metrics {
@@ -32,6 +34,12 @@ impl Default for Metrics {
         let refresh_reuse = Counter::default();
         let request_seconds = Histogram::new(exponential_buckets(0.001, 2.0, 16));
         let undecryptable = Counter::default();
+        let audit_failures = Counter::default();
+        registry.register(
+            "audit_append_failures",
+            "Audit rows that could not be appended after every retry (the JSON log still has them)",
+            audit_failures.clone(),
+        );
         registry.register(
             "undecryptable_values",
             "Stored values a re-encryption pass could not decrypt and left as they are",
@@ -66,6 +74,7 @@ impl Default for Metrics {
             refresh_reuse,
             request_seconds,
             undecryptable,
+            audit_failures,
         }
     }
 }

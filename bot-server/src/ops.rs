@@ -20,6 +20,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route(contract::READY_PATH, get(ready))
         .route(contract::METRICS_PATH, get(metrics))
         .route(contract::KEY_USAGE_PATH, get(key_usage))
+        .route(contract::AUDIT_HEAD_PATH, get(audit_head))
         .with_state(state)
 }
 
@@ -51,26 +52,45 @@ fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// The key-usage report; also served on the API listener, where it is TLS, which is
-/// where the operator asks for it.
-pub async fn key_usage(State(s): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+/// Whether the request carries the ops token.
+fn authorized(s: &AppState, headers: &HeaderMap) -> bool {
     let keys = s.keys.current();
     let presented = headers
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
-    let authorized = match (&keys.ops_token, presented) {
+    match (&keys.ops_token, presented) {
         (Some(expected), Some(given)) => same(expected.as_bytes(), given.as_bytes()),
         _ => false,
-    };
-    if !authorized {
+    }
+}
+
+/// The key-usage report; also served on the API listener, where it is TLS, which is
+/// where the operator asks for it.
+pub async fn key_usage(State(s): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    if !authorized(&s, &headers) {
         return StatusCode::UNAUTHORIZED.into_response();
     }
+    let keys = s.keys.current();
     let reencrypting = s.reencrypting.load(std::sync::atomic::Ordering::SeqCst);
     match crate::key_usage::report(&s.store, &keys, reencrypting).await {
         Ok(report) => axum::Json(report).into_response(),
         Err(e) => {
             tracing::error!(error = %e, "key usage");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
+}
+
+/// The audit chain head ([`contract::AUDIT_HEAD_PATH`]); also on the API listener.
+pub async fn audit_head(State(s): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    if !authorized(&s, &headers) {
+        return StatusCode::UNAUTHORIZED.into_response();
+    }
+    match s.auth.audit.head().await {
+        Ok((seq, hash)) => axum::Json(contract::AuditHead { seq, hash }).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "audit head");
             StatusCode::INTERNAL_SERVER_ERROR.into_response()
         }
     }

@@ -17,6 +17,7 @@ mod support;
 
 use std::net::SocketAddr;
 
+use generalbot_bot_server::audit::AuditKind;
 use generalbot_bot_server::auth::Role;
 use generalbot_crds::contract::env;
 use support::{Replica, call, replica, secrets};
@@ -211,6 +212,50 @@ async fn two_replicas_behave_as_one(label: &str, a: Replica, b: Replica) {
         (RATE_LIMIT_PER_IP as usize, 10),
         "{label}: one budget of {RATE_LIMIT_PER_IP} per minute: {statuses:?}"
     );
+    // Audit rows appended by both replicas at once form one chain, which the database
+    // keeps append-only.
+    let mut appends = Vec::new();
+    for i in 0..40 {
+        let state = [&a, &b][i % 2].state.clone();
+        appends.push(tokio::spawn(async move {
+            state
+                .auth
+                .audit
+                .record(
+                    AuditKind::ApiCall,
+                    "tester",
+                    "success",
+                    serde_json::json!({ "n": i }),
+                )
+                .await;
+        }));
+    }
+    for t in appends {
+        t.await.unwrap();
+    }
+    let rows = a.state.auth.audit.read_verified().await.unwrap();
+    let appended = rows.iter().filter(|r| r.actor == "tester").count();
+    assert_eq!(
+        appended, 40,
+        "{label}: every concurrent append is in the chain"
+    );
+    let (head, _) = b.state.auth.audit.head().await.unwrap();
+    assert_eq!(head, rows.last().unwrap().seq);
+    for sql in [
+        "UPDATE audit_log SET actor = 'x' WHERE seq = 1",
+        "DELETE FROM audit_log",
+        "TRUNCATE audit_log",
+    ] {
+        let refused = sqlx::query(sql)
+            .execute(a.state.store.pool())
+            .await
+            .unwrap_err();
+        assert!(
+            refused.to_string().contains("append-only"),
+            "{sql}: {refused}"
+        );
+    }
+
     eprintln!(
         "NOTE replicas ({label}): 2 replicas, 0 unexpected 401s, replayed refresh revoked its family, lockout at exactly {MAX_LOGIN_ATTEMPTS}, {passed} of {} requests within one per-address budget of {RATE_LIMIT_PER_IP}",
         statuses.len()

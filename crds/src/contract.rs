@@ -70,6 +70,20 @@ pub mod key_files {
 /// else gets 401 and no body.
 pub const KEY_USAGE_PATH: &str = "/internal/key-usage";
 
+/// Path, beside [`KEY_USAGE_PATH`] and with the same token, where the bot server
+/// publishes its audit chain head ([`AuditHead`]): a head that goes back, or changes at
+/// the same sequence number, means the audit log was truncated or rewritten.
+pub const AUDIT_HEAD_PATH: &str = "/internal/audit-head";
+
+/// What [`AUDIT_HEAD_PATH`] answers.
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+pub struct AuditHead {
+    /// Sequence number of the last row (0 for an empty log).
+    pub seq: i64,
+    /// Its chain hash (hex).
+    pub hash: String,
+}
+
 /// What [`KEY_USAGE_PATH`] answers.
 #[derive(serde::Serialize, serde::Deserialize, Clone, Debug, Default, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]

@@ -585,7 +585,12 @@ pub(crate) mod tests {
         )))
         .await
         .unwrap();
-        let audit = Arc::new(Audit::new(store.clone(), true));
+        let audit = Arc::new(Audit::new(
+            store.clone(),
+            true,
+            Some(Shared::memory()),
+            Default::default(),
+        ));
         AuthService::new(
             store,
             KeyStore::new(keys()),
@@ -759,6 +764,28 @@ pub(crate) mod tests {
         assert!(s.authenticate(&second.access_token).await.is_err());
         // Both presentations of a spent token count: the reuse and the revoked successor.
         assert_eq!(s.metrics.refresh_reuse.get(), 2);
+    }
+
+    #[tokio::test]
+    async fn an_anonymous_flood_writes_a_few_audit_rows_not_one_per_request() {
+        let s = service(Policy {
+            max_login_attempts: 100,
+            ..Policy::default()
+        })
+        .await;
+        for i in 0..20u8 {
+            let _ = s
+                .login("nobody@example.com", "guess", None, [10, 4, 0, i].into())
+                .await;
+        }
+        let rows = s.audit.read_verified().await.unwrap();
+        let anonymous: Vec<_> = rows.iter().filter(|r| r.actor == "anonymous").collect();
+        assert_eq!(anonymous.len(), 5, "the 1st, 2nd, 4th, 8th and 16th");
+        assert!(
+            anonymous[4]
+                .detail
+                .contains("\"occurrences_this_minute\":16")
+        );
     }
 
     #[tokio::test]

@@ -112,6 +112,10 @@ pub fn router(state: Arc<AppState>) -> Router {
             generalbot_crds::contract::KEY_USAGE_PATH,
             axum::routing::get(crate::ops::key_usage),
         )
+        .route(
+            generalbot_crds::contract::AUDIT_HEAD_PATH,
+            axum::routing::get(crate::ops::audit_head),
+        )
         .fallback(|| async { error::ApiError::NotFound })
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -625,7 +629,29 @@ mod tests {
         ] {
             assert!(kinds.contains(&k), "{k} missing from {kinds:?}");
         }
-        // Tampering is reported by the admin API.
+        // Pages: two rows at a time, each page checked against the row before it.
+        let page = json(
+            app.clone()
+                .oneshot(req(
+                    "GET",
+                    "/api/admin/audit?after=2&limit=2",
+                    None,
+                    Some(&admin),
+                ))
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(page["verified"], true);
+        assert_eq!(page["rows"].as_array().unwrap().len(), 2);
+        assert_eq!(page["rows"][0]["seq"], 3);
+        assert_eq!(page["next_after"], 4);
+        // Tampering (by someone who can drop the append-only trigger) is reported by the
+        // admin API.
+        sqlx::query("DROP TRIGGER audit_log_no_update")
+            .execute(s.store.pool())
+            .await
+            .unwrap();
         sqlx::query("UPDATE audit_log SET actor = 'someone-else' WHERE seq = 3")
             .execute(s.store.pool())
             .await

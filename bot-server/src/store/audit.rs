@@ -1,4 +1,5 @@
-//! The audit log: append-only rows chained by hash.
+//! The audit log: append-only rows chained by hash (the database refuses changes, and
+//! appends from every replica are serialized in it), read in pages.
 
 use sqlx::Row as _;
 
@@ -26,7 +27,7 @@ pub struct AuditRow {
 }
 
 impl Store {
-    /// The last audit row's sequence number and hash.
+    /// The last audit row's sequence number and hash (the chain head).
     pub async fn audit_tail(&self) -> Result<Option<(i64, String)>, StoreError> {
         let row = sqlx::query("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
             .fetch_optional(&self.pool)
@@ -37,8 +38,34 @@ impl Store {
             .map_err(q("reading the audit tail"))
     }
 
-    /// Appends an audit row.
-    pub async fn insert_audit(&self, r: &AuditRow) -> Result<(), StoreError> {
+    /// Appends the row `make` builds from the chain head (sequence and hash, `None` for
+    /// an empty log), in one transaction. On PostgreSQL the transaction first takes an
+    /// advisory lock, so appends from every replica are serialized in the database and
+    /// the chain never forks.
+    pub async fn append_audit(
+        &self,
+        make: impl FnOnce(Option<(i64, String)>) -> AuditRow,
+    ) -> Result<AuditRow, StoreError> {
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(q("appending to the audit log"))?;
+        if self.backend == super::Backend::Postgres {
+            sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                .bind(AUDIT_LOCK)
+                .execute(&mut *tx)
+                .await
+                .map_err(q("locking the audit log"))?;
+        }
+        let tail = sqlx::query("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(q("reading the audit tail"))?
+            .map(|r| Ok((r.try_get("seq")?, r.try_get("hash")?)))
+            .transpose()
+            .map_err(q("reading the audit tail"))?;
+        let r = make(tail);
         sqlx::query("INSERT INTO audit_log (seq, at, kind, actor, outcome, detail, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
             .bind(r.seq)
             .bind(&r.at)
@@ -48,10 +75,37 @@ impl Store {
             .bind(&r.detail)
             .bind(&r.prev_hash)
             .bind(&r.hash)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
-            .map(|_| ())
-            .map_err(q("appending to the audit log"))
+            .map_err(q("appending to the audit log"))?;
+        tx.commit().await.map_err(q("appending to the audit log"))?;
+        Ok(r)
+    }
+
+    /// Up to `limit` audit rows after sequence number `after`, in order.
+    pub async fn audit_page(&self, after: i64, limit: i64) -> Result<Vec<AuditRow>, StoreError> {
+        let rows = sqlx::query("SELECT seq, at, kind, actor, outcome, detail, prev_hash, hash FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2")
+            .bind(after)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(q("reading the audit log"))?;
+        rows.iter()
+            .map(row_of)
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(q("reading the audit log"))
+    }
+
+    /// The hash of row `seq` (the chain's start, `None`, for 0).
+    pub async fn audit_hash(&self, seq: i64) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query("SELECT hash FROM audit_log WHERE seq = $1")
+            .bind(seq)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(q("reading the audit log"))?;
+        row.map(|r| r.try_get("hash"))
+            .transpose()
+            .map_err(q("reading the audit log"))
     }
 
     /// Every audit row in order.
@@ -61,19 +115,24 @@ impl Store {
             .await
             .map_err(q("reading the audit log"))?;
         rows.iter()
-            .map(|r| {
-                Ok(AuditRow {
-                    seq: r.try_get("seq")?,
-                    at: r.try_get("at")?,
-                    kind: r.try_get("kind")?,
-                    actor: r.try_get("actor")?,
-                    outcome: r.try_get("outcome")?,
-                    detail: r.try_get("detail")?,
-                    prev_hash: r.try_get("prev_hash")?,
-                    hash: r.try_get("hash")?,
-                })
-            })
+            .map(row_of)
             .collect::<Result<_, sqlx::Error>>()
             .map_err(q("reading the audit log"))
     }
+}
+
+/// The advisory lock that serializes audit appends across replicas.
+const AUDIT_LOCK: i64 = 7_243_913;
+
+fn row_of(r: &sqlx::any::AnyRow) -> Result<AuditRow, sqlx::Error> {
+    Ok(AuditRow {
+        seq: r.try_get("seq")?,
+        at: r.try_get("at")?,
+        kind: r.try_get("kind")?,
+        actor: r.try_get("actor")?,
+        outcome: r.try_get("outcome")?,
+        detail: r.try_get("detail")?,
+        prev_hash: r.try_get("prev_hash")?,
+        hash: r.try_get("hash")?,
+    })
 }

@@ -27,6 +27,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../../migrations/postgres/0004_totp_last_step.sql"),
         include_str!("../../migrations/sqlite/0004_totp_last_step.sql"),
     ),
+    (
+        5,
+        include_str!("../../migrations/postgres/0005_audit_append_only.sql"),
+        include_str!("../../migrations/sqlite/0005_audit_append_only.sql"),
+    ),
 ];
 
 /// Applies every migration not yet applied.
