@@ -26,7 +26,7 @@ use support::{call, random32, ring_file};
 
 const PW: &str = "a long and secret passphrase";
 const SECRET_TEXT: &str = "my card number is 4111-1111-1111-1111";
-const OPS_TOKEN: &str = "ops-token-for-the-operator-xyz";
+const OPS_TOKEN: &str = "ops-token-for-the-operator-0123456789abcdef";
 
 #[derive(Clone, Default)]
 struct Captured(Arc<Mutex<Vec<u8>>>);
@@ -120,6 +120,8 @@ async fn production_server_against_real_postgres_and_redis() {
     let p = |p: std::path::PathBuf| p.to_str().unwrap().to_owned();
     let vars: BTreeMap<String, String> = [
         (env::MODE, "production".to_string()),
+        // Plain HTTP: the test speaks to the API directly (the TLS listener has its own test).
+        (env::ALLOW_PLAINTEXT, "true".to_string()),
         (env::KEYS_DIR, p(keys_dir.clone())),
         (env::DATABASE_HOST, "127.0.0.1".into()),
         (env::DATABASE_PORT, pg.port.to_string()),

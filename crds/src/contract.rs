@@ -241,6 +241,9 @@ pub mod env {
     pub const ACCESS_TOKEN_TTL: &str = "BOTSERVER_ACCESS_TOKEN_TTL";
     /// Refresh token lifetime in seconds.
     pub const REFRESH_TOKEN_TTL: &str = "BOTSERVER_REFRESH_TOKEN_TTL";
+    /// `true` lets the API serve plain HTTP in production, for a server behind a proxy
+    /// that terminates TLS. The operator never sets it (it always mounts a certificate).
+    pub const ALLOW_PLAINTEXT: &str = "BOTSERVER_ALLOW_PLAINTEXT";
     /// Failed logins before lockout.
     pub const MAX_LOGIN_ATTEMPTS: &str = "BOTSERVER_MAX_LOGIN_ATTEMPTS";
     /// Failed logins before an audit alert.

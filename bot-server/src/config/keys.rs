@@ -92,10 +92,18 @@ pub fn keys(src: &dyn Source, dev: bool) -> Result<Keys, ConfigError> {
     };
     let ops_path = ring_path(key_files::OPS_TOKEN);
     let ops_token = if ops_path.exists() {
-        Some(read_secret_file(env::KEYS_DIR, &ops_path, &groups, check)?)
+        let token = read_secret_file(env::KEYS_DIR, &ops_path, &groups, check)?;
+        if token.len() < MIN_OPS_TOKEN_BYTES {
+            return Err(ConfigError::OpsTokenShort {
+                path: ops_path,
+                len: token.len(),
+            });
+        }
+        Some(token)
     } else {
         None
     };
+    distinct(&[("data", &data), ("field", &field), ("hmac", &hmac)])?;
     Ok(Keys {
         data,
         field,
@@ -104,6 +112,31 @@ pub fn keys(src: &dyn Source, dev: bool) -> Result<Keys, ConfigError> {
         ops_token,
         keys_dir: from_dir.then_some(dir),
     })
+}
+
+/// Shortest ops token accepted, in bytes (the operator's are 43: 32 random bytes in
+/// base64url).
+pub const MIN_OPS_TOKEN_BYTES: usize = 32;
+
+/// Refuses key material shared between purposes: a data key reused as a field or HMAC
+/// key would tie their rotations together and let one ring's leak read the other's data.
+fn distinct(rings: &[(&'static str, &SymmetricRing)]) -> Result<(), ConfigError> {
+    for (i, (first, a)) in rings.iter().enumerate() {
+        for (second, b) in rings.iter().skip(i + 1) {
+            for (id, key) in a.all_active_first() {
+                if b.all_active_first()
+                    .any(|(_, other)| other.as_slice() == key.as_slice())
+                {
+                    return Err(ConfigError::KeysNotDistinct {
+                        first,
+                        second,
+                        id: id.to_owned(),
+                    });
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 pub(super) fn single_key(

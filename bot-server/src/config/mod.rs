@@ -158,6 +158,42 @@ pub enum ConfigError {
         #[source]
         source: KeyRingError,
     },
+    /// A setting production needs is missing.
+    #[error("{var} is not set: {what}")]
+    Required {
+        /// The variable.
+        var: &'static str,
+        /// What to set.
+        what: &'static str,
+    },
+    /// The API would serve plain HTTP in production.
+    #[error(
+        "the API would serve plain HTTP: set BOTSERVER_TLS_CERT_FILE and BOTSERVER_TLS_KEY_FILE (the operator does), or, only behind a proxy that terminates TLS, set {var}=true"
+    )]
+    PlaintextRefused {
+        /// The variable that allows it.
+        var: &'static str,
+    },
+    /// The ops token is too short to resist guessing.
+    #[error("{path}: the ops token is {len} bytes; use at least 32 random bytes")]
+    OpsTokenShort {
+        /// The file.
+        path: PathBuf,
+        /// Its length.
+        len: usize,
+    },
+    /// One key serves two purposes.
+    #[error(
+        "the {first} and {second} keys share key material ({id}): give each purpose its own random key"
+    )]
+    KeysNotDistinct {
+        /// One purpose.
+        first: &'static str,
+        /// The other.
+        second: &'static str,
+        /// The key id in the first.
+        id: String,
+    },
     /// Random bytes for dev keys could not be drawn.
     #[error("generating development keys: {0}")]
     Random(String),
@@ -221,6 +257,11 @@ impl Config {
                 });
             }
         };
+        if tls.is_none() && !dev && src.get(env::ALLOW_PLAINTEXT).as_deref() != Some("true") {
+            return Err(ConfigError::PlaintextRefused {
+                var: env::ALLOW_PLAINTEXT,
+            });
+        }
         Ok(Self {
             dev,
             listen,

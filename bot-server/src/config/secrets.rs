@@ -10,12 +10,22 @@ pub fn check_secret_file(
     path: &Path,
     groups: &[u32],
 ) -> Result<(), ConfigError> {
-    use std::os::unix::fs::MetadataExt;
     let meta = std::fs::metadata(path).map_err(|source| ConfigError::FileUnreadable {
         var,
         path: path.to_owned(),
         source,
     })?;
+    check_meta(var, path, &meta, groups)
+}
+
+/// The permission check of [`check_secret_file`], on metadata already read.
+fn check_meta(
+    var: &'static str,
+    path: &Path,
+    meta: &std::fs::Metadata,
+    groups: &[u32],
+) -> Result<(), ConfigError> {
+    use std::os::unix::fs::MetadataExt;
     let mode = meta.mode() & 0o7777;
     if mode & 0o007 != 0 {
         return Err(ConfigError::KeyFileReadableByOthers {
@@ -34,23 +44,28 @@ pub fn check_secret_file(
     Ok(())
 }
 
-/// Reads a secret file after checking its permissions (production only).
+/// Reads a secret file after checking its permissions (production only), through one
+/// handle: the file whose permissions were checked is the file that is read.
 pub(super) fn read_secret_file(
     var: &'static str,
     path: &Path,
     groups: &[u32],
     check: bool,
 ) -> Result<zeroize::Zeroizing<String>, ConfigError> {
+    use std::io::Read as _;
+    let unreadable = |source| ConfigError::FileUnreadable {
+        var,
+        path: path.to_owned(),
+        source,
+    };
+    let mut file = std::fs::File::open(path).map_err(unreadable)?;
     if check {
-        check_secret_file(var, path, groups)?;
+        let meta = file.metadata().map_err(unreadable)?;
+        check_meta(var, path, &meta, groups)?;
     }
-    std::fs::read_to_string(path)
-        .map(|s| zeroize::Zeroizing::new(s.trim().to_owned()))
-        .map_err(|source| ConfigError::FileUnreadable {
-            var,
-            path: path.to_owned(),
-            source,
-        })
+    let mut text = zeroize::Zeroizing::new(String::new());
+    file.read_to_string(&mut text).map_err(unreadable)?;
+    Ok(zeroize::Zeroizing::new(text.trim().to_owned()))
 }
 
 /// The value of a secret from `VAR` or `VAR_FILE`.

@@ -121,23 +121,61 @@ pub fn database(src: &dyn Source, dev: bool) -> Result<DatabaseConfig, ConfigErr
         });
     }
     if let Some(url) = secret(src, DATABASE_URL, check)? {
-        if !dev && url.starts_with("postgres") && !url.contains("sslmode=verify-full") {
-            return Err(ConfigError::Invalid {
-                var: DATABASE_URL,
-                value: "<redacted>".into(),
-                expected: "a postgres URL with sslmode=verify-full, or an sqlite: URL",
-            });
+        let refuse = |expected| ConfigError::Invalid {
+            var: DATABASE_URL,
+            value: "<redacted>".into(),
+            expected,
+        };
+        match url_backend(&url) {
+            Some(UrlBackend::Postgres)
+                if !dev && url_param(&url, "sslmode") != Some("verify-full") =>
+            {
+                return Err(refuse("a postgres URL with sslmode=verify-full"));
+            }
+            Some(_) => {}
+            None => return Err(refuse("a postgres://, postgresql:// or sqlite: URL")),
         }
         return Ok(DatabaseConfig::Url(url));
     }
-    let default = if dev {
-        "sqlite::memory:"
-    } else {
-        "sqlite:/tmp/generalbot.db?mode=rwc"
-    };
+    if !dev {
+        // No silent fallback: a production server with nowhere to keep its data would
+        // keep it in a file the next restart loses.
+        return Err(ConfigError::Required {
+            var: env::DATABASE_HOST,
+            what: "set DATABASE_HOST (the operator does) or DATABASE_URL; only --dev keeps data in memory",
+        });
+    }
     Ok(DatabaseConfig::Url(zeroize::Zeroizing::new(
-        default.to_owned(),
+        "sqlite::memory:".to_owned(),
     )))
+}
+
+/// Which database a URL names, by its scheme.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UrlBackend {
+    /// `postgres://` or `postgresql://`.
+    Postgres,
+    /// `sqlite:`.
+    Sqlite,
+}
+
+/// The database a URL names, from its scheme; `None` for any other scheme.
+pub fn url_backend(url: &str) -> Option<UrlBackend> {
+    match url.split_once(':')?.0 {
+        "postgres" | "postgresql" => Some(UrlBackend::Postgres),
+        "sqlite" => Some(UrlBackend::Sqlite),
+        _ => None,
+    }
+}
+
+/// The value of query parameter `name` of a URL (exact name, first occurrence).
+fn url_param<'a>(url: &'a str, name: &str) -> Option<&'a str> {
+    url.split_once('?')?
+        .1
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
 }
 
 /// Reads the cache settings.

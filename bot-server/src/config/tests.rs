@@ -4,6 +4,7 @@ use super::*;
 use std::os::unix::fs::PermissionsExt;
 
 const KEY: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+const KEY2: &str = "ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100";
 
 fn src(vars: &[(&str, &str)]) -> MapSource {
     MapSource {
@@ -41,7 +42,9 @@ fn production(extra: &[(&str, &str)]) -> MapSource {
     let mut s = src(&[
         (env::KEYS_DIR, dir.join("nokeys").to_str().unwrap()),
         (ENCRYPTION_KEY, KEY),
-        (DATABASE_ENCRYPTION_KEY, KEY),
+        (DATABASE_ENCRYPTION_KEY, KEY2),
+        (DATABASE_URL, "sqlite::memory:"),
+        (env::ALLOW_PLAINTEXT, "true"),
     ]);
     s.vars
         .insert(format!("{JWT_SECRET}_FILE"), pem.to_str().unwrap().into());
@@ -57,6 +60,58 @@ fn production_with_all_keys_starts() {
     assert!(!c.dev);
     assert_eq!(c.policy, Policy::default());
     assert_eq!(c.listen.ip().to_string(), "0.0.0.0");
+}
+
+#[test]
+fn refuses_unsafe_production_settings() {
+    // Plain HTTP only when asked for (behind a TLS-terminating proxy).
+    let mut s = production(&[]);
+    s.vars.remove(env::ALLOW_PLAINTEXT);
+    let e = Config::load(&s, false).unwrap_err();
+    assert!(matches!(e, ConfigError::PlaintextRefused { .. }), "{e}");
+    assert!(
+        e.to_string().contains("BOTSERVER_ALLOW_PLAINTEXT=true"),
+        "{e}"
+    );
+    // No silent SQLite fallback.
+    let mut s = production(&[]);
+    s.vars.remove(DATABASE_URL);
+    let e = Config::load(&s, false).unwrap_err();
+    assert!(e.to_string().contains("DATABASE_HOST"), "{e}");
+    // The URL's scheme is parsed, not matched as a prefix.
+    for bad in [
+        "postgresx://db/gb?sslmode=verify-full",
+        "mysql://db/gb",
+        "postgres://db/gb?xsslmode=verify-full",
+        "postgres://db/gb?sslmode=verify-fullish",
+    ] {
+        let e = Config::load(&production(&[(DATABASE_URL, bad)]), false).unwrap_err();
+        assert!(e.to_string().contains(DATABASE_URL), "{bad}: {e}");
+        assert!(
+            !e.to_string().contains("db/gb"),
+            "the URL is not echoed: {e}"
+        );
+    }
+    Config::load(
+        &production(&[(DATABASE_URL, "postgresql://db/gb?sslmode=verify-full")]),
+        false,
+    )
+    .unwrap();
+    // An ops token that can be guessed.
+    let dir = tmp();
+    file(&dir, key_files::OPS_TOKEN, "short-token", 0o400);
+    let e = Config::load(
+        &production(&[(env::KEYS_DIR, dir.to_str().unwrap())]),
+        false,
+    )
+    .unwrap_err();
+    assert!(
+        matches!(e, ConfigError::OpsTokenShort { len: 11, .. }),
+        "{e}"
+    );
+    // One key, one purpose.
+    let e = Config::load(&production(&[(DATABASE_ENCRYPTION_KEY, KEY)]), false).unwrap_err();
+    assert!(matches!(e, ConfigError::KeysNotDistinct { .. }), "{e}");
 }
 
 #[test]

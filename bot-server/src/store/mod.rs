@@ -146,10 +146,9 @@ impl Store {
     pub async fn connect(cfg: &DatabaseConfig) -> Result<Self, StoreError> {
         sqlx::any::install_default_drivers();
         let url = url_of(cfg);
-        let backend = if url.starts_with("postgres") {
-            Backend::Postgres
-        } else {
-            Backend::Sqlite
+        let backend = match crate::config::url_backend(&url) {
+            Some(crate::config::UrlBackend::Postgres) => Backend::Postgres,
+            _ => Backend::Sqlite,
         };
         let name = match backend {
             Backend::Postgres => "postgres",

@@ -131,6 +131,8 @@ pub async fn replica(
     let p = |p: std::path::PathBuf| p.to_str().unwrap().to_owned();
     let mut vars: BTreeMap<String, String> = [
         (env::MODE, "production".to_string()),
+        // Plain HTTP, as behind a proxy that terminates TLS.
+        (env::ALLOW_PLAINTEXT, "true".to_string()),
         (env::KEYS_DIR, p(dir.join("keys"))),
         (env::DATABASE_HOST, "127.0.0.1".into()),
         (env::DATABASE_PORT, pg.port.to_string()),
