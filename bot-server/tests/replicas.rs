@@ -291,3 +291,42 @@ async fn two_replicas_with_redis_share_state_through_it() {
     let b = replica(&dir, &pg, Some(&redis), false, &settings()).await;
     two_replicas_behave_as_one("cache", a, b).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cache_can_require_a_client_certificate() {
+    let test = "the_cache_can_require_a_client_certificate";
+    let pg = match support::Postgres::start() {
+        Ok(p) => p,
+        Err(why) => return support::skip(test, &why),
+    };
+    let redis = match support::Redis::start_mutual() {
+        Ok(r) => r,
+        Err(why) => return support::skip(test, &why),
+    };
+    let dir = secrets(&pg);
+    let with = replica(&dir, &pg, Some(&redis), false, &settings()).await;
+    assert_eq!(with.state.auth.shared.kind(), "cache");
+    with.state.auth.shared.ping().await.unwrap();
+    let sid = with
+        .state
+        .auth
+        .shared
+        .create_session("u1", std::time::Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert!(
+        with.state
+            .auth
+            .shared
+            .touch_session(&sid, std::time::Duration::from_secs(60))
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let mut without = support::replica_config(&dir, &pg, Some(&redis), false, &settings());
+    without.cache.as_mut().unwrap().client_cert = None;
+    assert!(
+        generalbot_bot_server::build_state(&without).await.is_err(),
+        "without its client certificate the cache refuses the server"
+    );
+}

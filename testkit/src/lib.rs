@@ -54,6 +54,10 @@ pub struct TestPki {
     pub cert: PathBuf,
     /// Server key.
     pub key: PathBuf,
+    /// A client certificate signed by the CA (for mutual TLS).
+    pub client_cert: PathBuf,
+    /// Its key.
+    pub client_key: PathBuf,
 }
 
 impl TestPki {
@@ -75,14 +79,25 @@ impl TestPki {
             .distinguished_name
             .push(rcgen::DnType::CommonName, "localhost");
         let cert = params.signed_by(&key, &issuer).unwrap();
+        let client_key = rcgen::KeyPair::generate().unwrap();
+        let mut client_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        client_params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "generalbot test client");
+        client_params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+        let client_cert = client_params.signed_by(&client_key, &issuer).unwrap();
         let pki = Self {
             ca: dir.join("ca.crt"),
             cert: dir.join("server.crt"),
             key: dir.join("server.key"),
+            client_cert: dir.join("client.crt"),
+            client_key: dir.join("client.key"),
         };
         write(&pki.ca, ca_cert.pem(), 0o444);
         write(&pki.cert, cert.pem(), 0o444);
         write(&pki.key, key.serialize_pem(), 0o600);
+        write(&pki.client_cert, client_cert.pem(), 0o444);
+        write(&pki.client_key, client_key.serialize_pem(), 0o600);
         pki
     }
 }
@@ -318,12 +333,23 @@ pub struct Redis {
     pub ca: PathBuf,
     /// Its password.
     pub password: String,
+    /// The client certificate and key it requires, when it requires one.
+    pub client: Option<(PathBuf, PathBuf)>,
     pid: Option<String>,
 }
 
 impl Redis {
     /// Starts one; `Err` says why it cannot.
     pub fn start() -> Result<Self, String> {
+        Self::start_with(false)
+    }
+
+    /// Starts one that refuses clients without a certificate from its CA (mutual TLS).
+    pub fn start_mutual() -> Result<Self, String> {
+        Self::start_with(true)
+    }
+
+    fn start_with(mutual: bool) -> Result<Self, String> {
         let bin =
             which("redis-server").ok_or("redis-server not found (apt-get install redis-server)")?;
         let dir = temp_dir("gb-redis");
@@ -350,7 +376,7 @@ impl Redis {
                 "--tls-ca-cert-file",
                 pki.ca.to_str().unwrap(),
                 "--tls-auth-clients",
-                "no",
+                if mutual { "yes" } else { "no" },
                 "--tls-protocols",
                 "TLSv1.3",
             ])
@@ -394,6 +420,7 @@ impl Redis {
             port,
             ca: pki.ca,
             password,
+            client: mutual.then_some((pki.client_cert, pki.client_key)),
             pid,
         })
     }

@@ -61,6 +61,8 @@ pub struct CacheConfig {
     pub password: Option<zeroize::Zeroizing<String>>,
     /// CA of the cache's certificate.
     pub ca_file: Option<PathBuf>,
+    /// Client certificate and key files (PEM), for mutual TLS.
+    pub client_cert: Option<(PathBuf, PathBuf)>,
 }
 
 impl std::fmt::Debug for CacheConfig {
@@ -69,12 +71,37 @@ impl std::fmt::Debug for CacheConfig {
             .field("url", &self.url)
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
             .field("ca_file", &self.ca_file)
+            .field("client_cert", &self.client_cert.as_ref().map(|(c, _)| c))
             .finish()
     }
 }
 
+/// A client certificate and key given as two file variables: both or neither, the key
+/// file's permissions checked in production.
+fn client_cert(
+    src: &dyn Source,
+    cert_var: &'static str,
+    key_var: &'static str,
+    check: bool,
+) -> Result<Option<(PathBuf, PathBuf)>, ConfigError> {
+    match (src.get(cert_var), src.get(key_var)) {
+        (Some(c), Some(k)) => {
+            if check {
+                check_secret_file(key_var, Path::new(&k), &src.groups())?;
+            }
+            Ok(Some((PathBuf::from(c), PathBuf::from(k))))
+        }
+        (None, None) => Ok(None),
+        (Some(_), None) | (None, Some(_)) => Err(ConfigError::Invalid {
+            var: cert_var,
+            value: "<one of two>".into(),
+            expected: "both the certificate and the key file, or neither",
+        }),
+    }
+}
+
 /// Reads the database settings: `DATABASE_HOST` and friends (the operator's), else
-/// `DATABASE_URL`, else an SQLite file under /tmp (development: in memory).
+/// `DATABASE_URL`; in development only, an SQLite database in memory.
 pub fn database(src: &dyn Source, dev: bool) -> Result<DatabaseConfig, ConfigError> {
     let check = !dev;
     if let Some(host) = src.get(env::DATABASE_HOST) {
@@ -95,18 +122,12 @@ pub fn database(src: &dyn Source, dev: bool) -> Result<DatabaseConfig, ConfigErr
         let user = secret_file(src, env::DATABASE_USER_FILE, check)?
             .map(|u| u.to_string())
             .unwrap_or_else(|| "generalbot".into());
-        let client_cert = match (
-            src.get(DATABASE_CLIENT_CERT_FILE),
-            src.get(DATABASE_CLIENT_KEY_FILE),
-        ) {
-            (Some(c), Some(k)) => {
-                if check {
-                    check_secret_file(DATABASE_CLIENT_KEY_FILE, Path::new(&k), &src.groups())?;
-                }
-                Some((PathBuf::from(c), PathBuf::from(k)))
-            }
-            _ => None,
-        };
+        let client_cert = client_cert(
+            src,
+            DATABASE_CLIENT_CERT_FILE,
+            DATABASE_CLIENT_KEY_FILE,
+            check,
+        )?;
         return Ok(DatabaseConfig::Postgres {
             host,
             port: parse(src, env::DATABASE_PORT, 5432, "a port number")?,
@@ -201,5 +222,11 @@ pub fn cache(src: &dyn Source, dev: bool) -> Result<Option<CacheConfig>, ConfigE
         url,
         password: secret(src, "CACHE_PASSWORD", !dev)?,
         ca_file: src.get(env::CACHE_CA_FILE).map(PathBuf::from),
+        client_cert: client_cert(
+            src,
+            env::CACHE_CLIENT_CERT_FILE,
+            env::CACHE_CLIENT_KEY_FILE,
+            !dev,
+        )?,
     }))
 }

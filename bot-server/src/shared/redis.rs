@@ -1,6 +1,6 @@
 //! Shared state in Redis: sessions as keys with a time to live, counters as `INCR` with
 //! an expiry set once per window (one atomic `MULTI`). The password comes from its file
-//! and never appears in an error.
+//! and never appears in an error; with a client certificate, TLS is mutual.
 
 use std::time::Duration;
 
@@ -19,8 +19,8 @@ pub enum RedisError {
     /// Connecting failed.
     #[error("connecting to the cache: {0}")]
     Connect(#[source] ::redis::RedisError),
-    /// The CA file cannot be read.
-    #[error("reading the cache CA {path}: {source}")]
+    /// The CA, client certificate or client key file cannot be read.
+    #[error("reading the cache TLS file {path}: {source}")]
     Ca {
         /// The file.
         path: std::path::PathBuf,
@@ -55,21 +55,28 @@ impl Redis {
             let settings = info.redis_settings().clone().set_password(pw.as_str());
             info = info.set_redis_settings(settings);
         }
-        let client = match &cfg.ca_file {
-            Some(path) => {
-                let ca = std::fs::read(path).map_err(|source| RedisError::Ca {
-                    path: path.clone(),
-                    source,
-                })?;
-                ::redis::Client::build_with_tls(
-                    info,
-                    ::redis::TlsCertificates {
-                        client_tls: None,
-                        root_cert: Some(ca),
-                    },
-                )
-            }
-            None => ::redis::Client::open(info),
+        let read = |path: &std::path::PathBuf| {
+            std::fs::read(path).map_err(|source| RedisError::Ca {
+                path: path.clone(),
+                source,
+            })
+        };
+        let client_tls = match &cfg.client_cert {
+            Some((cert, key)) => Some(::redis::ClientTlsConfig {
+                client_cert: read(cert)?,
+                client_key: read(key)?,
+            }),
+            None => None,
+        };
+        let client = match (&cfg.ca_file, client_tls) {
+            (None, None) => ::redis::Client::open(info),
+            (ca, client_tls) => ::redis::Client::build_with_tls(
+                info,
+                ::redis::TlsCertificates {
+                    client_tls,
+                    root_cert: ca.as_ref().map(read).transpose()?,
+                },
+            ),
         }
         .map_err(RedisError::Connect)?;
         let conn = client

@@ -121,13 +121,15 @@ pub fn secrets(pg: &Postgres) -> std::path::PathBuf {
     dir
 }
 
-pub async fn replica(
+/// The configuration of a replica: production (or `dev`), the given PostgreSQL and
+/// optional Redis, the secrets under `dir`, plain HTTP, and `settings` on top.
+pub fn replica_config(
     dir: &Path,
     pg: &Postgres,
     redis: Option<&Redis>,
     dev: bool,
     settings: &[(&str, String)],
-) -> Replica {
+) -> Config {
     let p = |p: std::path::PathBuf| p.to_str().unwrap().to_owned();
     let mut vars: BTreeMap<String, String> = [
         (env::MODE, "production".to_string()),
@@ -155,12 +157,27 @@ pub async fn replica(
         );
         vars.insert("CACHE_PASSWORD_FILE".into(), p(dir.join("cache-password")));
         vars.insert(env::CACHE_CA_FILE.into(), p(r.ca.clone()));
+        if let Some((cert, key)) = &r.client {
+            vars.insert(env::CACHE_CLIENT_CERT_FILE.into(), p(cert.clone()));
+            vars.insert(env::CACHE_CLIENT_KEY_FILE.into(), p(key.clone()));
+        }
     }
     let src = MapSource {
         vars,
         groups: config::process_groups(),
     };
-    let cfg = Config::load(&src, dev).expect("the configuration is accepted");
+    Config::load(&src, dev).expect("the configuration is accepted")
+}
+
+/// A replica serving with that configuration ([`replica_config`]).
+pub async fn replica(
+    dir: &Path,
+    pg: &Postgres,
+    redis: Option<&Redis>,
+    dev: bool,
+    settings: &[(&str, String)],
+) -> Replica {
+    let cfg = replica_config(dir, pg, redis, dev, settings);
     let state = build_state(&cfg).await.unwrap();
     let listeners = Listeners::bind(
         "127.0.0.1:0".parse().unwrap(),
