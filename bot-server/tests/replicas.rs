@@ -26,6 +26,34 @@ const PW: &str = "a long and secret passphrase";
 const MAX_LOGIN_ATTEMPTS: u32 = 4;
 const RATE_LIMIT_PER_IP: u32 = 20;
 
+/// Which cache a test runs with.
+#[derive(Clone, Copy, PartialEq)]
+enum Cache {
+    None,
+    Redis,
+    RedisMutualTls,
+}
+
+/// The services a test needs (PostgreSQL, and Redis as asked), or `None` after saying
+/// why the test skips.
+fn services(test: &str, cache: Cache) -> Option<(support::Postgres, Option<support::Redis>)> {
+    let pg = support::Postgres::start()
+        .map_err(|why| support::skip(test, &why))
+        .ok()?;
+    let redis = match cache {
+        Cache::None => None,
+        Cache::Redis => Some(support::Redis::start()),
+        Cache::RedisMutualTls => Some(support::Redis::start_mutual()),
+    };
+    match redis.transpose() {
+        Ok(redis) => Some((pg, redis)),
+        Err(why) => {
+            support::skip(test, &why);
+            None
+        }
+    }
+}
+
 fn settings() -> Vec<(&'static str, String)> {
     vec![
         (env::MAX_LOGIN_ATTEMPTS, MAX_LOGIN_ATTEMPTS.to_string()),
@@ -264,10 +292,11 @@ async fn two_replicas_behave_as_one(label: &str, a: Replica, b: Replica) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_replicas_without_a_cache_share_state_through_postgresql() {
-    let test = "two_replicas_without_a_cache_share_state_through_postgresql";
-    let pg = match support::Postgres::start() {
-        Ok(p) => p,
-        Err(why) => return support::skip(test, &why),
+    let Some((pg, _)) = services(
+        "two_replicas_without_a_cache_share_state_through_postgresql",
+        Cache::None,
+    ) else {
+        return;
     };
     let dir = secrets(&pg);
     let a = replica(&dir, &pg, None, false, &settings()).await;
@@ -277,14 +306,11 @@ async fn two_replicas_without_a_cache_share_state_through_postgresql() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_replicas_with_redis_share_state_through_it() {
-    let test = "two_replicas_with_redis_share_state_through_it";
-    let pg = match support::Postgres::start() {
-        Ok(p) => p,
-        Err(why) => return support::skip(test, &why),
-    };
-    let redis = match support::Redis::start() {
-        Ok(r) => r,
-        Err(why) => return support::skip(test, &why),
+    let Some((pg, Some(redis))) = services(
+        "two_replicas_with_redis_share_state_through_it",
+        Cache::Redis,
+    ) else {
+        return;
     };
     let dir = secrets(&pg);
     let a = replica(&dir, &pg, Some(&redis), false, &settings()).await;
@@ -294,14 +320,11 @@ async fn two_replicas_with_redis_share_state_through_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cache_can_require_a_client_certificate() {
-    let test = "the_cache_can_require_a_client_certificate";
-    let pg = match support::Postgres::start() {
-        Ok(p) => p,
-        Err(why) => return support::skip(test, &why),
-    };
-    let redis = match support::Redis::start_mutual() {
-        Ok(r) => r,
-        Err(why) => return support::skip(test, &why),
+    let Some((pg, Some(redis))) = services(
+        "the_cache_can_require_a_client_certificate",
+        Cache::RedisMutualTls,
+    ) else {
+        return;
     };
     let dir = secrets(&pg);
     let with = replica(&dir, &pg, Some(&redis), false, &settings()).await;
