@@ -1,8 +1,15 @@
 //! The key material: rings from the key directory when present, else the single-key
 //! variables; generated in `--dev`.
 
-#[allow(unused_imports)]
-use super::*;
+use std::path::PathBuf;
+
+use generalbot_crds::contract::{self, env, key_files};
+
+use super::{
+    ConfigError, DATABASE_ENCRYPTION_KEY, ENCRYPTION_KEY, JWT_SECRET, Source, check_secret_file,
+    parse_hex_key, read_secret_file, secret,
+};
+use crate::crypto::keyring::{SigningRing, SymmetricRing};
 
 /// The key material the server starts with.
 #[derive(Debug, Clone)]

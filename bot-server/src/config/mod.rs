@@ -31,14 +31,12 @@ mod source;
 #[cfg(test)]
 mod tests;
 
-use std::collections::BTreeMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
-use generalbot_crds::contract::{self, env, key_files};
+use generalbot_crds::contract::{self, env};
 
-use crate::crypto::keyring::{KeyRingError, SigningRing, SymmetricRing};
+use crate::crypto::keyring::KeyRingError;
 
 pub use keys::*;
 pub use policy::*;

@@ -1,7 +1,11 @@
 //! Security limits and policies (the `BOTSERVER_*` settings) and their defaults.
 
-#[allow(unused_imports)]
-use super::*;
+use std::net::IpAddr;
+use std::time::Duration;
+
+use generalbot_crds::contract::env;
+
+use super::{ConfigError, Source, list, parse, parse_positive, parse_secs};
 
 /// Security limits and policies.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,8 +1,10 @@
 //! Secrets from mounted files (permissions checked) or variables, hex keys, and the
 //! parsing of plain settings, each failure naming its variable.
 
-#[allow(unused_imports)]
-use super::*;
+use std::path::Path;
+use std::time::Duration;
+
+use super::{ConfigError, Source};
 
 /// Refuses a secret file readable by others, or by a group the process is not in.
 pub fn check_secret_file(

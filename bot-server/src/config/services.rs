@@ -1,7 +1,13 @@
 //! How to reach the database and the cache, with their credentials and TLS.
 
-#[allow(unused_imports)]
-use super::*;
+use std::path::{Path, PathBuf};
+
+use generalbot_crds::contract::env;
+
+use super::{
+    ConfigError, DATABASE_CLIENT_CERT_FILE, DATABASE_CLIENT_KEY_FILE, DATABASE_URL, Source,
+    check_secret_file, parse, secret, secret_file,
+};
 
 /// How to reach the database.
 #[derive(Clone, PartialEq, Eq)]

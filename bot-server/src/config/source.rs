@@ -1,8 +1,9 @@
 //! Where settings come from: the process environment, or a map in tests; and the
 //! groups of this process (for secret-file permission checks).
 
-#[allow(unused_imports)]
-use super::*;
+use std::collections::BTreeMap;
+
+use generalbot_crds::contract;
 
 /// Where settings come from: the environment in production, a map in tests.
 pub trait Source {

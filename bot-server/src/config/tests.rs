@@ -1,7 +1,11 @@
 //! The configuration's tests: every refusal names its variable.
 
-use super::*;
 use std::os::unix::fs::PermissionsExt;
+use std::time::Duration;
+
+use generalbot_crds::contract::key_files;
+
+use super::*;
 
 const KEY: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
 const KEY2: &str = "ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100";
