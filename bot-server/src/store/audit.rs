@@ -29,13 +29,7 @@ pub struct AuditRow {
 impl Store {
     /// The last audit row's sequence number and hash (the chain head).
     pub async fn audit_tail(&self) -> Result<Option<(i64, String)>, StoreError> {
-        let row = sqlx::query("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(q("reading the audit tail"))?;
-        row.map(|r| Ok((r.try_get("seq")?, r.try_get("hash")?)))
-            .transpose()
-            .map_err(q("reading the audit tail"))
+        tail(&self.pool).await
     }
 
     /// Appends the row `make` builds from the chain head (sequence and hash, `None` for
@@ -58,14 +52,7 @@ impl Store {
                 .await
                 .map_err(q("locking the audit log"))?;
         }
-        let tail = sqlx::query("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(q("reading the audit tail"))?
-            .map(|r| Ok((r.try_get("seq")?, r.try_get("hash")?)))
-            .transpose()
-            .map_err(q("reading the audit tail"))?;
-        let r = make(tail);
+        let r = make(tail(&mut *tx).await?);
         sqlx::query("INSERT INTO audit_log (seq, at, kind, actor, outcome, detail, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
             .bind(r.seq)
             .bind(&r.at)
@@ -107,18 +94,19 @@ impl Store {
             .transpose()
             .map_err(q("reading the audit log"))
     }
+}
 
-    /// Every audit row in order.
-    pub async fn audit_rows(&self) -> Result<Vec<AuditRow>, StoreError> {
-        let rows = sqlx::query("SELECT seq, at, kind, actor, outcome, detail, prev_hash, hash FROM audit_log ORDER BY seq")
-            .fetch_all(&self.pool)
-            .await
-            .map_err(q("reading the audit log"))?;
-        rows.iter()
-            .map(row_of)
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(q("reading the audit log"))
-    }
+/// The chain head, read through `db` (the pool, or the append's transaction).
+async fn tail<'e>(
+    db: impl sqlx::Executor<'e, Database = sqlx::Any>,
+) -> Result<Option<(i64, String)>, StoreError> {
+    sqlx::query("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
+        .fetch_optional(db)
+        .await
+        .map_err(q("reading the audit tail"))?
+        .map(|r| Ok((r.try_get("seq")?, r.try_get("hash")?)))
+        .transpose()
+        .map_err(q("reading the audit tail"))
 }
 
 /// The advisory lock that serializes audit appends across replicas.
