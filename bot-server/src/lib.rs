@@ -42,7 +42,7 @@ use crate::crypto::store::KeyStore;
 use crate::http::AppState;
 use crate::metrics::Metrics;
 use crate::shared::{Shared, SharedError};
-use crate::store::{Store, StoreError};
+use crate::store::StoreError;
 
 /// Errors that stop the server from starting.
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +50,9 @@ pub enum StartError {
     /// The database is unusable.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The database may not be used as configured (schema or role).
+    #[error(transparent)]
+    Database(#[from] store::OpenError),
     /// The cache is unusable.
     #[error(transparent)]
     Shared(#[from] SharedError),
@@ -60,7 +63,7 @@ pub enum StartError {
 
 /// Connects storage and cache and builds the shared state.
 pub async fn build_state(config: &Config) -> Result<Arc<AppState>, StartError> {
-    let store = Store::connect(&config.database).await?;
+    let store = store::open(&config.database, config.database_owner.as_ref(), config.dev).await?;
     // Replicas share sessions and counters through the cache, else through the
     // database; process memory only in dev mode (one replica).
     let shared = match (&config.cache, config.dev) {

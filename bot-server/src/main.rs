@@ -25,6 +25,10 @@ struct Cli {
 
 #[derive(clap::Subcommand)]
 enum Command {
+    /// Applies the schema migrations as the owner role (DATABASE_OWNER_USER_FILE and
+    /// DATABASE_OWNER_PASSWORD_FILE) and grants the server's role (DATABASE_USER_FILE)
+    /// what it uses, then exits: the operator's migration init container.
+    Migrate,
     /// Administration with the server's configuration, while the server runs or not.
     #[command(subcommand)]
     Admin(Admin),
@@ -59,6 +63,9 @@ async fn main() -> ExitCode {
         .flatten_event(true)
         .with_env_filter(tracing_subscriber::EnvFilter::new(level))
         .init();
+    if let Some(Command::Migrate) = cli.command {
+        return migrate(dev).await;
+    }
     let config = match Config::load(&ProcessEnv, cli.dev) {
         Ok(c) => c,
         Err(e) => {
@@ -118,6 +125,35 @@ async fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = %e, "server stopped");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `bot-server migrate`: only the database settings are read.
+async fn migrate(dev: bool) -> ExitCode {
+    use generalbot_bot_server::config::{database, database_owner};
+    let settings = database(&ProcessEnv, dev).and_then(|runtime| {
+        let owner = database_owner(&ProcessEnv, &runtime, dev)?;
+        Ok((runtime, owner))
+    });
+    let (runtime, owner) = match settings {
+        Ok((runtime, Some(owner))) => (runtime, owner),
+        Ok((_, None)) => {
+            tracing::error!(
+                "migrate needs the owner role: set DATABASE_OWNER_USER_FILE and DATABASE_OWNER_PASSWORD_FILE"
+            );
+            return ExitCode::from(2);
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "refusing to migrate: fix the configuration");
+            return ExitCode::from(2);
+        }
+    };
+    match generalbot_bot_server::store::migrate_as_owner(&owner, &runtime).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "migration failed");
             ExitCode::FAILURE
         }
     }

@@ -116,6 +116,8 @@ async fn production_server_against_real_postgres_and_redis() {
     support::write(&keys_dir.join(key_files::OPS_TOKEN), OPS_TOKEN, 0o400);
     support::write(&dir.join("db-user"), &pg.user, 0o400);
     support::write(&dir.join("db-password"), &pg.password, 0o400);
+    support::write(&dir.join("db-owner"), &pg.owner, 0o400);
+    support::write(&dir.join("db-owner-password"), &pg.owner_password, 0o400);
     support::write(&dir.join("cache-password"), &redis.password, 0o400);
     let p = |p: std::path::PathBuf| p.to_str().unwrap().to_owned();
     let vars: BTreeMap<String, String> = [
@@ -129,6 +131,11 @@ async fn production_server_against_real_postgres_and_redis() {
         (env::DATABASE_SSLMODE, "verify-full".into()),
         (env::DATABASE_USER_FILE, p(dir.join("db-user"))),
         (env::DATABASE_PASSWORD_FILE, p(dir.join("db-password"))),
+        (env::DATABASE_OWNER_USER_FILE, p(dir.join("db-owner"))),
+        (
+            env::DATABASE_OWNER_PASSWORD_FILE,
+            p(dir.join("db-owner-password")),
+        ),
         (env::DATABASE_CA_FILE, p(pg.ca.clone())),
         (env::CACHE_URL, format!("rediss://127.0.0.1:{}", redis.port)),
         ("CACHE_PASSWORD_FILE", p(dir.join("cache-password"))),
@@ -773,6 +780,7 @@ async fn production_server_against_real_postgres_and_redis() {
         SECRET_TEXT.to_string(),
         "alice@example.com".into(),
         pg.password.clone(),
+        pg.owner_password.clone(),
         redis.password.clone(),
         OPS_TOKEN.into(),
         alice_token,

@@ -133,6 +133,12 @@ pub fn service_secret_dir(service: &str) -> String {
     format!("{SECRETS_DIR}/{service}")
 }
 
+/// Directory where the database owner's credentials are mounted (into the migration
+/// init container only).
+pub fn database_owner_dir() -> String {
+    format!("{SECRETS_DIR}/postgres-owner")
+}
+
 /// Directory where a service's CA bundle is mounted.
 pub fn service_ca_dir(service: &str) -> String {
     format!("{SECRETS_DIR}/{service}-ca")
@@ -272,6 +278,12 @@ pub mod env {
     pub const DATABASE_USER_FILE: &str = "DATABASE_USER_FILE";
     /// File holding the PostgreSQL password.
     pub const DATABASE_PASSWORD_FILE: &str = "DATABASE_PASSWORD_FILE";
+    /// File holding the user name of the role that owns the schema and runs migrations
+    /// (mounted only into the migration init container; the server runs as
+    /// [`DATABASE_USER_FILE`], a role that owns nothing).
+    pub const DATABASE_OWNER_USER_FILE: &str = "DATABASE_OWNER_USER_FILE";
+    /// File holding the password of the owner role.
+    pub const DATABASE_OWNER_PASSWORD_FILE: &str = "DATABASE_OWNER_PASSWORD_FILE";
     /// File holding the CA that signs the PostgreSQL server certificate.
     pub const DATABASE_CA_FILE: &str = "DATABASE_CA_FILE";
     /// Cache URL without credentials (`rediss://host:port`).

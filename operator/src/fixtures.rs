@@ -42,6 +42,7 @@ pub fn mk_gb(name: &str) -> GeneralBot {
             postgres: PostgresSpec {
                 endpoint: mk_endpoint("postgres", "pg-credentials"),
                 database: "bot".to_owned(),
+                owner_credentials_secret: None,
             },
             cache: None,
             object_storage: None,

@@ -66,6 +66,13 @@ pub fn secret_needs(gb: &GeneralBot) -> Vec<SecretNeed> {
             keys: vec!["tls.crt", "tls.key", "ca.crt"],
         });
     }
+    if let Some(owner) = &gb.spec.services.postgres.owner_credentials_secret {
+        needs.push(SecretNeed {
+            name: owner.name.clone(),
+            field: "spec.services.postgres.ownerCredentialsSecret.name".to_owned(),
+            keys: vec!["username", "password"],
+        });
+    }
     for service in declared_services(&gb.spec) {
         let e = service.endpoint;
         if let Some(secret) = &e.credentials_secret {

@@ -40,8 +40,9 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-/// Writes a file with a mode.
+/// Writes a file with a mode (replacing one, even read-only).
 pub fn write(path: &Path, body: impl AsRef<[u8]>, mode: u32) {
+    let _ = std::fs::remove_file(path);
     std::fs::write(path, body).unwrap();
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
 }
@@ -146,10 +147,15 @@ pub struct Postgres {
     pub port: u16,
     /// The CA of its certificate.
     pub ca: PathBuf,
-    /// The application role (not a superuser).
+    /// The server's runtime role: not a superuser, owns nothing (the owner grants it
+    /// what the server uses when it migrates).
     pub user: String,
     /// Its password.
     pub password: String,
+    /// The role that owns the database and runs migrations.
+    pub owner: String,
+    /// Its password.
+    pub owner_password: String,
     /// The database.
     pub database: String,
 }
@@ -245,24 +251,35 @@ impl Postgres {
             ca: pki.ca.clone(),
             user: "botserver".into(),
             password: "pg-test-password-7f3a".into(),
+            owner: "generalbot_owner".into(),
+            owner_password: "pg-test-owner-password-19c4".into(),
             database: "generalbot".into(),
         };
+        for (role, password) in [(&pg.user, &pg.password), (&pg.owner, &pg.owner_password)] {
+            pg.psql(
+                "postgres",
+                &format!(
+                    "CREATE ROLE {role} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD '{password}'"
+                ),
+            );
+        }
         pg.psql(
             "postgres",
-            &format!(
-                "CREATE ROLE {} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD '{}'",
-                pg.user, pg.password
-            ),
-        );
-        pg.psql(
-            "postgres",
-            &format!("CREATE DATABASE {} OWNER {}", pg.database, pg.user),
+            &format!("CREATE DATABASE {} OWNER {}", pg.database, pg.owner),
         );
         Ok(pg)
     }
 
     /// Runs SQL as the superuser over the Unix socket; returns stdout.
     pub fn psql(&self, db: &str, sql: &str) -> String {
+        match self.try_psql(db, sql) {
+            Ok(out) => out,
+            Err(e) => panic!("psql failed: {e}"),
+        }
+    }
+
+    /// Runs SQL as the superuser over the Unix socket; stdout, or stderr on failure.
+    pub fn try_psql(&self, db: &str, sql: &str) -> Result<String, String> {
         let out = pg(
             &self.bin.join("psql"),
             &[
@@ -281,12 +298,11 @@ impl Postgres {
                 sql,
             ],
         );
-        assert!(
-            out.status.success(),
-            "psql failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).into_owned())
+        }
     }
 
     /// A plain-text dump of the application database.

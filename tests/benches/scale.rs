@@ -104,6 +104,7 @@ async fn main() {
 
     // 2. Many GeneralBots at once.
     secret(&run, "pg-credentials", &["username", "password"]).await;
+    secret(&run, "pg-owner", &["username", "password"]).await;
     secret(&run, "s3-credentials", &["accessKeyId", "secretAccessKey"]).await;
     let api: Api<GeneralBot> = Api::namespaced(client.clone(), &ns);
     let template = example("minimal.yaml", &ns);

@@ -148,6 +148,8 @@ pub struct LocalPod {
     root: TempDir,
     bin: PathBuf,
     env: BTreeMap<String, String>,
+    /// The init containers' arguments and environments, in order.
+    init: Vec<(Vec<String>, BTreeMap<String, String>)>,
     /// Where the pod's API listens.
     pub api: SocketAddr,
     /// Where its metrics, health and key-usage port listens.
@@ -163,6 +165,72 @@ pub fn free_addr() -> SocketAddr {
         .unwrap()
         .local_addr()
         .unwrap()
+}
+
+/// A container's environment as the kubelet resolves it (Secret and ConfigMap
+/// references read through the API), with paths under a mount mapped under `root` and
+/// the hosts of declared services mapped to `hosts`.
+async fn environment(
+    client: &Client,
+    namespace: &str,
+    container: &Container,
+    mounts: &BTreeMap<String, String>,
+    root: &Path,
+    hosts: &BTreeMap<String, SocketAddr>,
+) -> BTreeMap<String, String> {
+    let mut env = BTreeMap::new();
+    for e in container.env.iter().flatten() {
+        let value = match (&e.value, &e.value_from) {
+            (Some(v), _) => v.clone(),
+            (None, Some(from)) => {
+                if let Some(r) = &from.secret_key_ref {
+                    let s = Api::<Secret>::namespaced(client.clone(), namespace)
+                        .get(&r.name)
+                        .await
+                        .unwrap();
+                    String::from_utf8(s.data.unwrap()[&r.key].0.clone()).unwrap()
+                } else if let Some(r) = &from.config_map_key_ref {
+                    let c = Api::<ConfigMap>::namespaced(client.clone(), namespace)
+                        .get(&r.name)
+                        .await
+                        .unwrap();
+                    c.data.unwrap()[&r.key].clone()
+                } else {
+                    panic!(
+                        "env {} comes from a source this kubelet does not read",
+                        e.name
+                    )
+                }
+            }
+            (None, None) => String::new(),
+        };
+        env.insert(e.name.clone(), value);
+    }
+    for value in env.values_mut() {
+        if let Some(mount) = mounts.values().find(|m| value.starts_with(m.as_str())) {
+            let rest = value
+                .trim_start_matches(mount.as_str())
+                .trim_start_matches('/');
+            *value = root
+                .join(mount.trim_start_matches('/'))
+                .join(rest)
+                .display()
+                .to_string();
+        }
+    }
+    let host_vars: Vec<String> = env
+        .keys()
+        .filter(|k| k.ends_with("_HOST"))
+        .cloned()
+        .collect();
+    for var in host_vars {
+        if let Some(addr) = hosts.get(&env[&var]) {
+            let port_var = format!("{}_PORT", var.trim_end_matches("_HOST"));
+            env.insert(var, addr.ip().to_string());
+            env.insert(port_var, addr.port().to_string());
+        }
+    }
+    env
 }
 
 impl LocalPod {
@@ -189,14 +257,16 @@ impl LocalPod {
         let namespace = deployment.metadata.namespace.clone().unwrap();
         let pod: PodSpec = deployment.spec.clone().unwrap().template.spec.unwrap();
         let container: Container = pod.containers.first().cloned().unwrap();
+        let init_containers = pod.init_containers.clone().unwrap_or_default();
         let root = TempDir::new("gb-pod");
         let local = |mount: &str| root.0.join(mount.trim_start_matches('/'));
 
-        // Volumes, by name, to where they are mounted.
-        let mounts: BTreeMap<String, String> = container
-            .volume_mounts
+        // Volumes, by name, to where any container mounts them (ours mount a volume at
+        // one path in every container).
+        let mounts: BTreeMap<String, String> = init_containers
             .iter()
-            .flatten()
+            .chain([&container])
+            .flat_map(|c| c.volume_mounts.iter().flatten())
             .map(|m| (m.name.clone(), m.mount_path.clone()))
             .collect();
         let mut volumes = Vec::new();
@@ -224,58 +294,16 @@ impl LocalPod {
             }
         }
 
-        // The environment, with paths, listen addresses and service hosts mapped.
-        let mut env = BTreeMap::new();
-        for e in container.env.iter().flatten() {
-            let value = match (&e.value, &e.value_from) {
-                (Some(v), _) => v.clone(),
-                (None, Some(from)) => {
-                    if let Some(r) = &from.secret_key_ref {
-                        let s = Api::<Secret>::namespaced(client.clone(), &namespace)
-                            .get(&r.name)
-                            .await
-                            .unwrap();
-                        String::from_utf8(s.data.unwrap()[&r.key].0.clone()).unwrap()
-                    } else if let Some(r) = &from.config_map_key_ref {
-                        let c = Api::<ConfigMap>::namespaced(client.clone(), &namespace)
-                            .get(&r.name)
-                            .await
-                            .unwrap();
-                        c.data.unwrap()[&r.key].clone()
-                    } else {
-                        panic!(
-                            "env {} comes from a source this kubelet does not read",
-                            e.name
-                        )
-                    }
-                }
-                (None, None) => String::new(),
-            };
-            env.insert(e.name.clone(), value);
-        }
-        for value in env.values_mut() {
-            if let Some(mount) = mounts.values().find(|m| value.starts_with(m.as_str())) {
-                let rest = value
-                    .trim_start_matches(mount.as_str())
-                    .trim_start_matches('/');
-                *value = local(mount).join(rest).display().to_string();
-            }
-        }
         let metrics = free_addr();
-        env.insert(env::LISTEN.to_owned(), api.to_string());
-        env.insert(env::METRICS_LISTEN.to_owned(), metrics.to_string());
-        let host_vars: Vec<String> = env
-            .keys()
-            .filter(|k| k.ends_with("_HOST"))
-            .cloned()
-            .collect();
-        for var in host_vars {
-            if let Some(addr) = hosts.get(&env[&var]) {
-                let port_var = format!("{}_PORT", var.trim_end_matches("_HOST"));
-                env.insert(var, addr.ip().to_string());
-                env.insert(port_var, addr.port().to_string());
-            }
+        let mut resolved = Vec::new();
+        for c in init_containers.into_iter().chain([container]) {
+            let mut env = environment(client, &namespace, &c, &mounts, &root.0, hosts).await;
+            env.insert(env::LISTEN.to_owned(), api.to_string());
+            env.insert(env::METRICS_LISTEN.to_owned(), metrics.to_string());
+            resolved.push((c.args.unwrap_or_default(), env));
         }
+        let (_, env) = resolved.pop().unwrap();
+        let init = resolved;
         let pod = Self {
             volumes: Volumes {
                 api: Api::namespaced(client.clone(), &namespace),
@@ -286,6 +314,7 @@ impl LocalPod {
             root,
             bin,
             env,
+            init,
             api,
             metrics,
             child: None,
@@ -299,6 +328,27 @@ impl LocalPod {
         let mut cmd = Command::new(&self.bin);
         cmd.env_clear().envs(&self.env).current_dir(&self.root.0);
         cmd
+    }
+
+    /// Runs the init containers in order, as the kubelet does before the pod starts;
+    /// panics with its output when one fails.
+    pub fn run_init_containers(&self) -> usize {
+        for (args, env) in &self.init {
+            let out = Command::new(&self.bin)
+                .env_clear()
+                .envs(env)
+                .current_dir(&self.root.0)
+                .args(args)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "init container {args:?} failed: {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        self.init.len()
     }
 
     /// Runs the program once with `args` (an administration command, say).

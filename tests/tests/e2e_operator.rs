@@ -250,6 +250,7 @@ async fn e2e_operator_reconciles_examples_bad_input_and_deletion() {
 
     // Once the Secrets exist, the operator carries on by itself.
     secret(&run, "pg-credentials", &["username", "password"]).await;
+    secret(&run, "pg-owner", &["username", "password"]).await;
     secret(&run, "s3-credentials", &["accessKeyId", "secretAccessKey"]).await;
     let d = eventually("the Deployment", || {
         let deployments = deployments.clone();
@@ -462,6 +463,7 @@ async fn e2e_operator_reconciles_examples_bad_input_and_deletion() {
     // The full example works as it is too (given its Secrets).
     for (name, keys) in [
         ("sales-db-app", &["username", "password"][..]),
+        ("sales-db-owner", &["username", "password"]),
         ("sales-db-ca", &["ca.crt"]),
         ("redis-credentials", &["password"]),
         ("redis-ca", &["ca.crt"]),

@@ -265,6 +265,15 @@ async fn e2e_every_key_and_the_ca_rotate_under_traffic_without_a_failed_request(
     .await;
     secret_with(
         &run,
+        "pg-owner",
+        &[
+            ("username", pg.owner.as_bytes()),
+            ("password", pg.owner_password.as_bytes()),
+        ],
+    )
+    .await;
+    secret_with(
+        &run,
         "pg-ca",
         &[("ca.crt", &std::fs::read(&pg.ca).unwrap())],
     )
@@ -293,6 +302,9 @@ async fn e2e_every_key_and_the_ca_rotate_under_traffic_without_a_failed_request(
     )]);
     let mut pod = LocalPod::new_at(&client, &deployment, bot_server_bin(), &hosts, api).await;
     let syncing = pod.volumes.keep_syncing(Duration::from_millis(500));
+    // The migration init container, as the owner role; the server runs as a role that
+    // owns nothing.
+    assert_eq!(pod.run_init_containers(), 1, "one init container: migrate");
     let password = pod.file("password", PASSWORD);
     for c in 0..CLIENTS {
         let out = pod.run(&[

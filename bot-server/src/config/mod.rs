@@ -210,6 +210,8 @@ pub struct Config {
     pub keys: Keys,
     /// Database.
     pub database: DatabaseConfig,
+    /// The role that owns the schema, when the server runs migrations itself.
+    pub database_owner: Option<DatabaseConfig>,
     /// Cache; in memory when absent.
     pub cache: Option<CacheConfig>,
     /// TLS certificate and key files of the API.
@@ -260,12 +262,14 @@ impl Config {
                 var: env::ALLOW_PLAINTEXT,
             });
         }
+        let database = database(src, dev)?;
         Ok(Self {
             dev,
             listen,
             metrics_listen,
             keys: keys(src, dev)?,
-            database: database(src, dev)?,
+            database_owner: database_owner(src, &database, dev)?,
+            database,
             cache: cache(src, dev)?,
             tls,
             policy: policy(src)?,

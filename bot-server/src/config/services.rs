@@ -106,6 +106,57 @@ fn client_cert(
     }
 }
 
+/// The role that owns the schema and runs migrations: the runtime settings with the
+/// owner's user and password (`DATABASE_OWNER_USER_FILE`, `DATABASE_OWNER_PASSWORD_FILE`,
+/// both or neither). `None` when not given.
+pub fn database_owner(
+    src: &dyn Source,
+    runtime: &DatabaseConfig,
+    dev: bool,
+) -> Result<Option<DatabaseConfig>, ConfigError> {
+    let check = !dev;
+    let user = secret_file(src, env::DATABASE_OWNER_USER_FILE, check)?;
+    let password = secret_file(src, env::DATABASE_OWNER_PASSWORD_FILE, check)?;
+    let (user, password) = match (user, password) {
+        (None, None) => return Ok(None),
+        (Some(u), Some(p)) => (u, p),
+        _ => {
+            return Err(ConfigError::Invalid {
+                var: env::DATABASE_OWNER_USER_FILE,
+                value: "<one of two>".into(),
+                expected: "both DATABASE_OWNER_USER_FILE and DATABASE_OWNER_PASSWORD_FILE, or neither",
+            });
+        }
+    };
+    match runtime {
+        DatabaseConfig::Postgres {
+            user: runtime_user, ..
+        } if runtime_user.as_str() == user.trim() => Err(ConfigError::Invalid {
+            var: env::DATABASE_OWNER_USER_FILE,
+            value: "<the runtime user>".into(),
+            expected: "an owner role other than the server's own (DATABASE_USER_FILE): the server runs as a role that owns nothing",
+        }),
+        DatabaseConfig::Postgres { .. } => {
+            let mut owner = runtime.clone();
+            if let DatabaseConfig::Postgres {
+                user: u,
+                password: p,
+                ..
+            } = &mut owner
+            {
+                *u = user.trim().to_owned();
+                *p = Some(password);
+            }
+            Ok(Some(owner))
+        }
+        DatabaseConfig::Url(_) => Err(ConfigError::Invalid {
+            var: env::DATABASE_OWNER_USER_FILE,
+            value: "<set>".into(),
+            expected: "DATABASE_HOST and its companions (owner credentials do not combine with DATABASE_URL)",
+        }),
+    }
+}
+
 /// Reads the database settings: `DATABASE_HOST` and friends (the operator's), else
 /// `DATABASE_URL`; in development only, an SQLite database in memory.
 pub fn database(src: &dyn Source, dev: bool) -> Result<DatabaseConfig, ConfigError> {

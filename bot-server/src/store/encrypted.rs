@@ -62,14 +62,17 @@ impl Store {
     }
 
     async fn email_page(&self, after: &str) -> Result<Vec<IndexedEmail>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, email_enc, email_index, email_index_key FROM users WHERE id > $1 ORDER BY id LIMIT $2",
-        )
-        .bind(after)
-        .bind(PAGE)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(q("reading email indexes"))?;
+        let rows = self
+            .scoped_all(
+                MAINTENANCE,
+                sqlx::query(
+                    "SELECT id, email_enc, email_index, email_index_key FROM users WHERE id > $1 ORDER BY id LIMIT $2",
+                )
+                .bind(after)
+                .bind(PAGE),
+            )
+            .await
+            .map_err(q("reading email indexes"))?;
         rows.iter()
             .map(|r| {
                 Ok(IndexedEmail {
@@ -85,12 +88,15 @@ impl Store {
 
     /// Email indexes by the HMAC key that made them (`""` when unknown).
     pub async fn email_indexes_by_key(&self) -> Result<Vec<(String, u64)>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT email_index_key, COUNT(*) AS n FROM users GROUP BY email_index_key",
-        )
-        .fetch_all(&self.pool)
-        .await
-        .map_err(q("counting email indexes"))?;
+        let rows = self
+            .scoped_all(
+                MAINTENANCE,
+                sqlx::query(
+                    "SELECT email_index_key, COUNT(*) AS n FROM users GROUP BY email_index_key",
+                ),
+            )
+            .await
+            .map_err(q("counting email indexes"))?;
         rows.iter()
             .map(|r| {
                 let n: i64 = r.try_get("n")?;
@@ -152,17 +158,20 @@ impl Store {
         index: &str,
         key: &str,
     ) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "UPDATE users SET email_index = $1, email_index_key = $2 WHERE id = $3 AND email_index = $4",
-        )
-        .bind(index)
-        .bind(key)
-        .bind(&old.id)
-        .bind(&old.index)
-        .execute(&self.pool)
-        .await
-        .map_err(q("re-indexing an email"))?;
-        Ok(done.rows_affected() == 1)
+        let done = self
+            .scoped_execute(
+                MAINTENANCE,
+                sqlx::query(
+                    "UPDATE users SET email_index = $1, email_index_key = $2 WHERE id = $3 AND email_index = $4",
+                )
+                .bind(index)
+                .bind(key)
+                .bind(&old.id)
+                .bind(&old.index),
+            )
+            .await
+            .map_err(q("re-indexing an email"))?;
+        Ok(done == 1)
     }
 }
 
@@ -173,19 +182,27 @@ pub enum EncryptedColumn {
     UserEmail,
     /// `users.totp_enc`.
     UserTotp,
+    /// `users.totp_pending_enc` (a secret being enrolled; encrypted as a TOTP secret, so
+    /// confirming it moves the value as is).
+    UserTotpPending,
     /// `messages.body_enc`.
     MessageBody,
 }
 
 impl EncryptedColumn {
     /// Every encrypted column.
-    pub const ALL: [Self; 3] = [Self::UserEmail, Self::UserTotp, Self::MessageBody];
+    pub const ALL: [Self; 4] = [
+        Self::UserEmail,
+        Self::UserTotp,
+        Self::UserTotpPending,
+        Self::MessageBody,
+    ];
 
     /// The (table, column) its associated data names.
     pub fn context(self) -> (&'static str, &'static str) {
         match self {
             Self::UserEmail => ("users", "email"),
-            Self::UserTotp => ("users", "totp"),
+            Self::UserTotp | Self::UserTotpPending => ("users", "totp"),
             Self::MessageBody => ("messages", "body"),
         }
     }
@@ -198,6 +215,9 @@ impl EncryptedColumn {
             Self::UserTotp => {
                 "SELECT id, id AS owner, totp_enc AS v FROM users WHERE totp_enc IS NOT NULL AND id > $1 ORDER BY id LIMIT $2"
             }
+            Self::UserTotpPending => {
+                "SELECT id, id AS owner, totp_pending_enc AS v FROM users WHERE totp_pending_enc IS NOT NULL AND id > $1 ORDER BY id LIMIT $2"
+            }
             Self::MessageBody => {
                 "SELECT id, user_id AS owner, body_enc AS v FROM messages WHERE id > $1 ORDER BY id LIMIT $2"
             }
@@ -208,6 +228,9 @@ impl EncryptedColumn {
         match self {
             Self::UserEmail => "UPDATE users SET email_enc = $1 WHERE id = $2 AND email_enc = $3",
             Self::UserTotp => "UPDATE users SET totp_enc = $1 WHERE id = $2 AND totp_enc = $3",
+            Self::UserTotpPending => {
+                "UPDATE users SET totp_pending_enc = $1 WHERE id = $2 AND totp_pending_enc = $3"
+            }
             Self::MessageBody => {
                 "UPDATE messages SET body_enc = $1 WHERE id = $2 AND body_enc = $3"
             }

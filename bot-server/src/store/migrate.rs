@@ -32,7 +32,20 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../../migrations/postgres/0005_audit_append_only.sql"),
         include_str!("../../migrations/sqlite/0005_audit_append_only.sql"),
     ),
+    (
+        6,
+        include_str!("../../migrations/postgres/0006_audit_mac_totp_enrolment.sql"),
+        include_str!("../../migrations/sqlite/0006_audit_mac_totp_enrolment.sql"),
+    ),
+    (
+        7,
+        include_str!("../../migrations/postgres/0007_least_privilege.sql"),
+        include_str!("../../migrations/sqlite/0007_least_privilege.sql"),
+    ),
 ];
+
+/// The schema version this build needs.
+pub const LATEST: i64 = 7;
 
 /// Applies every migration not yet applied.
 pub async fn run(pool: &AnyPool, backend: Backend) -> Result<(), StoreError> {

@@ -8,6 +8,8 @@ mod encrypted;
 mod messages;
 mod migrate;
 mod refresh;
+mod roles;
+mod scope;
 mod shared;
 mod users;
 
@@ -15,6 +17,7 @@ pub use audit::AuditRow;
 pub use encrypted::{EmailPages, EncryptedColumn, EncryptedPages, IndexedEmail, StoredValue};
 pub use messages::MessageRow;
 pub use refresh::RefreshRow;
+pub use roles::{OpenError, RoleReport, migrate_as_owner, open};
 pub use users::{NewUser, UserRow};
 
 use std::path::Path;
@@ -82,8 +85,7 @@ pub struct Store {
     backend: Backend,
 }
 
-/// The row-level-security user that may read every row (key usage, re-encryption).
-pub(crate) const MAINTENANCE: &str = "__maintenance__";
+pub(crate) use scope::{AUTH, MAINTENANCE};
 
 fn percent(s: &str) -> String {
     s.bytes()
@@ -142,8 +144,16 @@ pub(crate) fn now() -> i64 {
 }
 
 impl Store {
-    /// Connects and applies migrations.
+    /// Connects and applies migrations as the connecting role (SQLite, development, and
+    /// the owner role).
     pub async fn connect(cfg: &DatabaseConfig) -> Result<Self, StoreError> {
+        let store = Self::connect_only(cfg).await?;
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Connects without touching the schema.
+    pub async fn connect_only(cfg: &DatabaseConfig) -> Result<Self, StoreError> {
         sqlx::any::install_default_drivers();
         let url = url_of(cfg);
         let backend = match crate::config::url_backend(&url) {
@@ -167,9 +177,12 @@ impl Store {
                 backend: name,
                 source,
             })?;
-        let store = Self { pool, backend };
-        migrate::run(&store.pool, backend).await?;
-        Ok(store)
+        Ok(Self { pool, backend })
+    }
+
+    /// Applies every migration not yet applied.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        migrate::run(&self.pool, self.backend).await
     }
 
     /// Which backend.
@@ -189,26 +202,6 @@ impl Store {
             .await
             .map(|_| ())
             .map_err(q("ping"))
-    }
-
-    /// Begins a transaction scoped to `user_id` by row-level security (PostgreSQL).
-    pub(crate) async fn as_user(
-        &self,
-        user_id: &str,
-    ) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
-        let mut tx = self
-            .pool
-            .begin()
-            .await
-            .map_err(q("beginning a transaction"))?;
-        if self.backend == Backend::Postgres {
-            sqlx::query("SELECT set_config('app.user_id', $1, true)")
-                .bind(user_id)
-                .execute(&mut *tx)
-                .await
-                .map_err(q("scoping to a user"))?;
-        }
-        Ok(tx)
     }
 }
 

@@ -3,7 +3,7 @@
 
 use sqlx::Row as _;
 
-use super::{Store, StoreError, now, q};
+use super::{AUTH, MAINTENANCE, Store, StoreError, now, q};
 
 /// A refresh token as stored (only its HMAC).
 #[derive(Debug, Clone)]
@@ -30,7 +30,7 @@ impl Store {
         user_id: &str,
         expires_at: i64,
     ) -> Result<(), StoreError> {
-        sqlx::query(
+        let statement = sqlx::query(
             "INSERT INTO refresh_tokens (token_hmac, hmac_key, family_id, user_id, used, revoked, expires_at, created_at) VALUES ($1, $2, $3, $4, 0, 0, $5, $6)",
         )
         .bind(token_hmac)
@@ -38,19 +38,22 @@ impl Store {
         .bind(family_id)
         .bind(user_id)
         .bind(expires_at)
-        .bind(now())
-        .execute(&self.pool)
-        .await
-        .map(|_| ())
-        .map_err(q("storing a refresh token"))
+        .bind(now());
+        self.scoped_execute(AUTH, statement)
+            .await
+            .map(drop)
+            .map_err(q("storing a refresh token"))
     }
 
     /// Marks a refresh token used, atomically. Returns the row as it was before, or
     /// `None` when no such token exists; a row with `used` true means reuse.
     pub async fn use_refresh(&self, token_hmac: &str) -> Result<Option<RefreshRow>, StoreError> {
-        let row = sqlx::query("SELECT family_id, user_id, used, revoked, expires_at FROM refresh_tokens WHERE token_hmac = $1")
-            .bind(token_hmac)
-            .fetch_optional(&self.pool)
+        let row = self
+            .scoped_optional(
+                AUTH,
+                sqlx::query("SELECT family_id, user_id, used, revoked, expires_at FROM refresh_tokens WHERE token_hmac = $1")
+                    .bind(token_hmac),
+            )
             .await
             .map_err(q("reading a refresh token"))?;
         let Some(row) = row else { return Ok(None) };
@@ -75,14 +78,17 @@ impl Store {
         };
         if !found.used {
             // Only one concurrent exchange wins; the loser sees a reuse.
-            let done = sqlx::query(
-                "UPDATE refresh_tokens SET used = 1 WHERE token_hmac = $1 AND used = 0",
-            )
-            .bind(token_hmac)
-            .execute(&self.pool)
-            .await
-            .map_err(q("using a refresh token"))?;
-            if done.rows_affected() == 0 {
+            let done = self
+                .scoped_execute(
+                    AUTH,
+                    sqlx::query(
+                        "UPDATE refresh_tokens SET used = 1 WHERE token_hmac = $1 AND used = 0",
+                    )
+                    .bind(token_hmac),
+                )
+                .await
+                .map_err(q("using a refresh token"))?;
+            if done == 0 {
                 found.used = true;
             }
         }
@@ -91,25 +97,29 @@ impl Store {
 
     /// Revokes every token of a family.
     pub async fn revoke_family(&self, family_id: &str) -> Result<u64, StoreError> {
-        sqlx::query("UPDATE refresh_tokens SET revoked = 1 WHERE family_id = $1")
-            .bind(family_id)
-            .execute(&self.pool)
-            .await
-            .map(|r| r.rows_affected())
-            .map_err(q("revoking a token family"))
+        self.scoped_execute(
+            AUTH,
+            sqlx::query("UPDATE refresh_tokens SET revoked = 1 WHERE family_id = $1")
+                .bind(family_id),
+        )
+        .await
+        .map_err(q("revoking a token family"))
     }
 
     /// Refresh tokens that can still be exchanged, counted by the HMAC key that made
     /// them (`""` for tokens stored before key ids were recorded). Such a token can only
     /// be found under its own key, so the key stays until the token expires or is used.
     pub async fn live_refresh_by_key(&self) -> Result<Vec<(String, u64)>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT hmac_key, COUNT(*) AS n FROM refresh_tokens WHERE used = 0 AND revoked = 0 AND expires_at > $1 GROUP BY hmac_key",
-        )
-        .bind(now())
-        .fetch_all(&self.pool)
-        .await
-        .map_err(q("counting refresh tokens"))?;
+        let rows = self
+            .scoped_all(
+                MAINTENANCE,
+                sqlx::query(
+                    "SELECT hmac_key, COUNT(*) AS n FROM refresh_tokens WHERE used = 0 AND revoked = 0 AND expires_at > $1 GROUP BY hmac_key",
+                )
+                .bind(now()),
+            )
+            .await
+            .map_err(q("counting refresh tokens"))?;
         rows.iter()
             .map(|r| {
                 let n: i64 = r.try_get("n")?;

@@ -4,7 +4,7 @@
 use sqlx::Row as _;
 use sqlx::any::AnyRow;
 
-use super::{Store, StoreError, now, q};
+use super::{AUTH, Store, StoreError, now, q};
 
 /// A user as stored.
 #[derive(Clone)]
@@ -78,9 +78,8 @@ impl Store {
         .bind(password_hash)
         .bind(role)
         .bind(totp_enc)
-        .bind(now())
-        .execute(&self.pool)
-        .await;
+        .bind(now());
+        let r = self.scoped_execute(AUTH, r).await;
         match r {
             Ok(_) => Ok(()),
             Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Err(StoreError::Conflict {
@@ -114,10 +113,11 @@ impl Store {
             let row = sqlx::query(
                 "SELECT id, email_enc, password_hash, role, totp_enc, failed_logins, locked_until FROM users WHERE email_index = $1",
             )
-            .bind(index)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(q("finding a user"))?;
+            .bind(index);
+            let row = self
+                .scoped_optional(AUTH, row)
+                .await
+                .map_err(q("finding a user"))?;
             if let Some(row) = row {
                 return Self::user_of(&row).map(Some).map_err(q("reading a user"));
             }
@@ -130,10 +130,11 @@ impl Store {
         let row = sqlx::query(
             "SELECT id, email_enc, password_hash, role, totp_enc, failed_logins, locked_until FROM users WHERE id = $1",
         )
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(q("reading a user"))?;
+        .bind(id);
+        let row = self
+            .scoped_optional(AUTH, row)
+            .await
+            .map_err(q("reading a user"))?;
         row.map(|r| Self::user_of(&r))
             .transpose()
             .map_err(q("reading a user"))
@@ -152,10 +153,11 @@ impl Store {
             "UPDATE users SET failed_logins = failed_logins + 1 WHERE id = $1 AND locked_until <= $2 RETURNING failed_logins",
         )
         .bind(id)
-        .bind(now)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(q("counting a login attempt"))?;
+        .bind(now);
+        let row = self
+            .scoped_optional(AUTH, row)
+            .await
+            .map_err(q("counting a login attempt"))?;
         row.map(|r| r.try_get(0))
             .transpose()
             .map_err(q("counting a login attempt"))
@@ -164,45 +166,155 @@ impl Store {
     /// Accepts TOTP time step `step` for a user if it is later than every step accepted
     /// before (one atomic statement); `false` means the code was already used.
     pub async fn use_totp_step(&self, id: &str, step: i64) -> Result<bool, StoreError> {
-        sqlx::query("UPDATE users SET totp_last_step = $2 WHERE id = $1 AND totp_last_step < $2")
+        self.auth_update(
+            "recording a TOTP code",
+            sqlx::query(
+                "UPDATE users SET totp_last_step = $2 WHERE id = $1 AND totp_last_step < $2",
+            )
             .bind(id)
-            .bind(step)
-            .execute(&self.pool)
-            .await
-            .map(|r| r.rows_affected() == 1)
-            .map_err(q("recording a TOTP code"))
+            .bind(step),
+        )
+        .await
     }
 
     /// Gives back an attempt that was never checked (the server was too busy).
     pub async fn refund_login_attempt(&self, id: &str) -> Result<(), StoreError> {
-        sqlx::query("UPDATE users SET failed_logins = failed_logins - 1 WHERE id = $1 AND failed_logins > 0")
-            .bind(id)
-            .execute(&self.pool)
-            .await
-            .map(|_| ())
-            .map_err(q("giving back a login attempt"))
+        self.auth_update(
+            "giving back a login attempt",
+            sqlx::query("UPDATE users SET failed_logins = failed_logins - 1 WHERE id = $1 AND failed_logins > 0")
+                .bind(id),
+        )
+        .await
+        .map(drop)
     }
 
     /// Locks an account until `until` (unix seconds) and restarts its count.
     pub async fn lock_user(&self, id: &str, until: i64) -> Result<(), StoreError> {
-        sqlx::query("UPDATE users SET locked_until = $1, failed_logins = 0 WHERE id = $2")
-            .bind(until)
-            .bind(id)
-            .execute(&self.pool)
-            .await
-            .map(|_| ())
-            .map_err(q("locking an account"))
+        self.auth_update(
+            "locking an account",
+            sqlx::query("UPDATE users SET locked_until = $1, failed_logins = 0 WHERE id = $2")
+                .bind(until)
+                .bind(id),
+        )
+        .await
+        .map(drop)
     }
 
     /// Clears the failed-login count after a success, unless the account was locked
     /// meanwhile (a correct password never lifts a lock).
     pub async fn reset_failed_logins(&self, id: &str, now: i64) -> Result<(), StoreError> {
-        sqlx::query("UPDATE users SET failed_logins = 0 WHERE id = $1 AND locked_until <= $2")
-            .bind(id)
-            .bind(now)
-            .execute(&self.pool)
+        self.auth_update(
+            "clearing failed logins",
+            sqlx::query("UPDATE users SET failed_logins = 0 WHERE id = $1 AND locked_until <= $2")
+                .bind(id)
+                .bind(now),
+        )
+        .await
+        .map(drop)
+    }
+
+    /// A user's current role, `None` when the account no longer exists: read on every
+    /// request, so a role change or a deletion takes effect on the next one.
+    pub async fn role_of(&self, id: &str) -> Result<Option<String>, StoreError> {
+        let row = self
+            .scoped_optional(
+                id,
+                sqlx::query("SELECT role FROM users WHERE id = $1").bind(id),
+            )
             .await
-            .map(|_| ())
-            .map_err(q("clearing failed logins"))
+            .map_err(q("reading a role"))?;
+        row.map(|r| r.try_get("role"))
+            .transpose()
+            .map_err(q("reading a role"))
+    }
+
+    /// Sets a user's role; `false` when there is no such user.
+    pub async fn set_role(&self, id: &str, role: &str) -> Result<bool, StoreError> {
+        self.auth_update(
+            "changing a role",
+            sqlx::query("UPDATE users SET role = $2 WHERE id = $1")
+                .bind(id)
+                .bind(role),
+        )
+        .await
+    }
+
+    /// Deletes a user with their refresh tokens, conversations and messages, in one
+    /// transaction; `false` when there is no such user.
+    pub async fn delete_user(&self, id: &str) -> Result<bool, StoreError> {
+        let mut tx = self.as_user(id).await?;
+        for sql in [
+            "DELETE FROM messages WHERE user_id = $1",
+            "DELETE FROM conversations WHERE user_id = $1",
+            "DELETE FROM refresh_tokens WHERE user_id = $1",
+        ] {
+            sqlx::query(sql)
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(q("deleting a user's data"))?;
+        }
+        let done = sqlx::query("DELETE FROM users WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(q("deleting a user"))?;
+        tx.commit().await.map_err(q("deleting a user"))?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Stores a TOTP secret being enrolled (encrypted), replacing any earlier one that
+    /// was never confirmed; `false` when there is no such user.
+    pub async fn set_pending_totp(&self, id: &str, totp_enc: &str) -> Result<bool, StoreError> {
+        self.auth_update(
+            "storing a TOTP secret to enrol",
+            sqlx::query("UPDATE users SET totp_pending_enc = $2 WHERE id = $1")
+                .bind(id)
+                .bind(totp_enc),
+        )
+        .await
+    }
+
+    /// The TOTP secret being enrolled (encrypted), if any.
+    pub async fn pending_totp(&self, id: &str) -> Result<Option<String>, StoreError> {
+        let row = self
+            .scoped_optional(
+                AUTH,
+                sqlx::query("SELECT totp_pending_enc FROM users WHERE id = $1").bind(id),
+            )
+            .await
+            .map_err(q("reading a TOTP secret to enrol"))?;
+        Ok(row.and_then(|r| r.try_get::<Option<String>, _>(0).ok().flatten()))
+    }
+
+    /// Makes the pending TOTP secret `pending` the account's, if it is still the pending
+    /// one, and accepts time step `step` (so the confirming code cannot be replayed);
+    /// `false` when a newer enrolment replaced it.
+    pub async fn confirm_totp(
+        &self,
+        id: &str,
+        pending: &str,
+        step: i64,
+    ) -> Result<bool, StoreError> {
+        self.auth_update(
+            "enrolling a TOTP secret",
+            sqlx::query("UPDATE users SET totp_enc = totp_pending_enc, totp_pending_enc = NULL, totp_last_step = $3 WHERE id = $1 AND totp_pending_enc = $2")
+                .bind(id)
+                .bind(pending)
+                .bind(step),
+        )
+        .await
+    }
+
+    /// Runs one update in the identity service's scope; whether it changed a row.
+    async fn auth_update(
+        &self,
+        operation: &'static str,
+        statement: super::scope::Statement<'_>,
+    ) -> Result<bool, StoreError> {
+        self.scoped_execute(AUTH, statement)
+            .await
+            .map(|n| n >= 1)
+            .map_err(q(operation))
     }
 }

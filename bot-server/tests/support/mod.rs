@@ -118,6 +118,8 @@ pub fn secrets(pg: &Postgres) -> std::path::PathBuf {
     );
     write(&dir.join("db-user"), &pg.user, 0o400);
     write(&dir.join("db-password"), &pg.password, 0o400);
+    write(&dir.join("db-owner"), &pg.owner, 0o400);
+    write(&dir.join("db-owner-password"), &pg.owner_password, 0o400);
     dir
 }
 
@@ -130,6 +132,25 @@ pub fn replica_config(
     dev: bool,
     settings: &[(&str, String)],
 ) -> Config {
+    Config::load(&source(replica_vars(dir, pg, redis, settings)), dev)
+        .expect("the configuration is accepted")
+}
+
+/// A configuration source with these variables, as this process.
+pub fn source(vars: BTreeMap<String, String>) -> MapSource {
+    MapSource {
+        vars,
+        groups: config::process_groups(),
+    }
+}
+
+/// The variables of [`replica_config`].
+pub fn replica_vars(
+    dir: &Path,
+    pg: &Postgres,
+    redis: Option<&Redis>,
+    settings: &[(&str, String)],
+) -> BTreeMap<String, String> {
     let p = |p: std::path::PathBuf| p.to_str().unwrap().to_owned();
     let mut vars: BTreeMap<String, String> = [
         (env::MODE, "production".to_string()),
@@ -142,6 +163,11 @@ pub fn replica_config(
         (env::DATABASE_SSLMODE, "verify-full".into()),
         (env::DATABASE_USER_FILE, p(dir.join("db-user"))),
         (env::DATABASE_PASSWORD_FILE, p(dir.join("db-password"))),
+        (env::DATABASE_OWNER_USER_FILE, p(dir.join("db-owner"))),
+        (
+            env::DATABASE_OWNER_PASSWORD_FILE,
+            p(dir.join("db-owner-password")),
+        ),
         (env::DATABASE_CA_FILE, p(pg.ca.clone())),
         (env::TRUSTED_PROXIES, "127.0.0.1/32".into()),
     ]
@@ -162,11 +188,7 @@ pub fn replica_config(
             vars.insert(env::CACHE_CLIENT_KEY_FILE.into(), p(key.clone()));
         }
     }
-    let src = MapSource {
-        vars,
-        groups: config::process_groups(),
-    };
-    Config::load(&src, dev).expect("the configuration is accepted")
+    vars
 }
 
 /// A replica serving with that configuration ([`replica_config`]).

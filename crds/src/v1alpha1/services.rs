@@ -75,6 +75,13 @@ pub struct PostgresSpec {
     #[serde(default = "default_database")]
     #[schemars(length(min = 1, max = 63), pattern(r"^[A-Za-z_][A-Za-z0-9_]*$"))]
     pub database: String,
+    /// The role that owns the schema (keys `username` and `password`). An init container
+    /// runs the migrations as it (`bot-server migrate`, this Secret mounted there only)
+    /// and grants the server's role, the one of `credentialsSecret`, what it uses: the
+    /// server then runs as a role that owns nothing. Without it, a production bot server
+    /// refuses a role that owns the schema, and the schema must be migrated by hand.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner_credentials_secret: Option<SecretRef>,
 }
 
 fn default_database() -> String {

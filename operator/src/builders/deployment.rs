@@ -11,22 +11,21 @@ use k8s_openapi::api::apps::v1::{
     Deployment, DeploymentSpec, DeploymentStrategy, RollingUpdateDeployment,
 };
 use k8s_openapi::api::core::v1::{
-    Capabilities, Container, ContainerPort, EmptyDirVolumeSource, EnvVar, HTTPGetAction, KeyToPath,
-    PodSecurityContext, PodSpec, PodTemplateSpec, Probe, ResourceRequirements, SeccompProfile,
-    SecretVolumeSource, SecurityContext, TopologySpreadConstraint, Volume, VolumeMount,
+    Capabilities, Container, ContainerPort, EnvVar, HTTPGetAction, PodSecurityContext, PodSpec,
+    PodTemplateSpec, Probe, ResourceRequirements, SeccompProfile, SecurityContext,
+    TopologySpreadConstraint, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
+use super::BuildContext;
 use super::meta::{object_meta, selector_labels};
+use super::pod_volumes::{OWNER_VOLUME, TLS_VOLUME, TMP_VOLUME, mount, volumes};
 use super::services::{DeclaredService, ServiceKind, declared_services};
-use super::{BuildContext, key_secret_name};
 
 const CONTAINER: &str = "bot-server";
-const TMP_VOLUME: &str = "tmp";
-const KEYS_VOLUME: &str = "keys";
-const TLS_VOLUME: &str = "tls";
+const MIGRATE_CONTAINER: &str = "migrate";
 
 /// The Deployment of the bot server.
 pub fn deployment(ctx: &BuildContext<'_>) -> Deployment {
@@ -69,6 +68,7 @@ pub fn deployment(ctx: &BuildContext<'_>) -> Deployment {
                     security_context: Some(pod_security_context()),
                     termination_grace_period_seconds: Some(30),
                     topology_spread_constraints: Some(spread(&selector)),
+                    init_containers: migrate_container(ctx, &services, &mounts).map(|c| vec![c]),
                     containers: vec![container(ctx, &services, mounts)],
                     volumes: Some(volumes),
                     ..PodSpec::default()
@@ -140,13 +140,6 @@ fn container(
     volume_mounts: Vec<VolumeMount>,
 ) -> Container {
     let server = &ctx.gb.spec.server;
-    let quantities = |cpu: &str, memory: &str| {
-        BTreeMap::from([
-            ("cpu".to_owned(), Quantity(cpu.to_owned())),
-            ("memory".to_owned(), Quantity(memory.to_owned())),
-        ])
-    };
-    let r = &server.resources;
     Container {
         name: CONTAINER.to_owned(),
         image: Some(server.image.clone()),
@@ -166,11 +159,7 @@ fn container(
             },
         ]),
         env: Some(environment(ctx, services)),
-        resources: Some(ResourceRequirements {
-            requests: Some(quantities(&r.requests_cpu, &r.requests_memory)),
-            limits: Some(quantities(&r.limits_cpu, &r.limits_memory)),
-            ..ResourceRequirements::default()
-        }),
+        resources: Some(resources(ctx)),
         security_context: Some(container_security_context()),
         startup_probe: Some(probe(contract::HEALTH_PATH, 2, 30)),
         liveness_probe: Some(probe(contract::HEALTH_PATH, 10, 3)),
@@ -179,6 +168,75 @@ fn container(
         termination_message_policy: Some("FallbackToLogsOnError".to_owned()),
         ..Container::default()
     }
+}
+
+/// The spec's requests and limits (the server's and the migration's).
+fn resources(ctx: &BuildContext<'_>) -> ResourceRequirements {
+    let r = &ctx.gb.spec.server.resources;
+    let quantities = |cpu: &str, memory: &str| {
+        BTreeMap::from([
+            ("cpu".to_owned(), Quantity(cpu.to_owned())),
+            ("memory".to_owned(), Quantity(memory.to_owned())),
+        ])
+    };
+    ResourceRequirements {
+        requests: Some(quantities(&r.requests_cpu, &r.requests_memory)),
+        limits: Some(quantities(&r.limits_cpu, &r.limits_memory)),
+        ..ResourceRequirements::default()
+    }
+}
+
+/// With `spec.services.postgres.ownerCredentialsSecret`: the init container that runs the
+/// migrations as the owner role (`bot-server migrate`) and grants the server's role.
+/// Hardened like the server; it sees the database settings, its TLS files and the
+/// owner's credentials, which no other container mounts; no key ring.
+fn migrate_container(
+    ctx: &BuildContext<'_>,
+    services: &[DeclaredService<'_>],
+    server_mounts: &[VolumeMount],
+) -> Option<Container> {
+    ctx.gb
+        .spec
+        .services
+        .postgres
+        .owner_credentials_secret
+        .as_ref()?;
+    let postgres = services.iter().find(|s| s.kind == ServiceKind::Postgres)?;
+    let dir = contract::database_owner_dir();
+    let mut env = vec![
+        var(env::MODE, "production"),
+        var(
+            env::LOG_LEVEL,
+            ctx.gb.spec.server.settings.log_level.as_str(),
+        ),
+        var(env::DATABASE_OWNER_USER_FILE, format!("{dir}/username")),
+        var(env::DATABASE_OWNER_PASSWORD_FILE, format!("{dir}/password")),
+    ];
+    env.extend(service_environment(ctx, postgres));
+    let database_volumes = [
+        TMP_VOLUME.to_owned(),
+        TLS_VOLUME.to_owned(),
+        format!("{}-credentials", postgres.kind.id()),
+        format!("{}-ca", postgres.kind.id()),
+    ];
+    let mut mounts: Vec<VolumeMount> = server_mounts
+        .iter()
+        .filter(|m| database_volumes.contains(&m.name))
+        .cloned()
+        .collect();
+    mounts.push(mount(OWNER_VOLUME, dir));
+    Some(Container {
+        name: MIGRATE_CONTAINER.to_owned(),
+        image: Some(ctx.gb.spec.server.image.clone()),
+        image_pull_policy: Some(ctx.gb.spec.server.image_pull_policy.as_str().to_owned()),
+        args: Some(vec!["migrate".to_owned()]),
+        env: Some(env),
+        resources: Some(resources(ctx)),
+        security_context: Some(container_security_context()),
+        volume_mounts: Some(mounts),
+        termination_message_policy: Some("FallbackToLogsOnError".to_owned()),
+        ..Container::default()
+    })
 }
 
 fn probe(path: &str, period_seconds: i32, failure_threshold: i32) -> Probe {
@@ -349,108 +407,4 @@ fn service_environment(ctx: &BuildContext<'_>, service: &DeclaredService<'_>) ->
 
 fn tls_path(file: &str) -> String {
     format!("{}/{file}", contract::TLS_DIR)
-}
-
-fn secret_volume(name: &str, secret: &str, items: Vec<KeyToPath>) -> Volume {
-    Volume {
-        name: name.to_owned(),
-        secret: Some(SecretVolumeSource {
-            secret_name: Some(secret.to_owned()),
-            default_mode: Some(contract::SECRET_FILE_MODE),
-            items: Some(items),
-            optional: Some(false),
-        }),
-        ..Volume::default()
-    }
-}
-
-fn item(key: &str) -> KeyToPath {
-    KeyToPath {
-        key: key.to_owned(),
-        path: key.to_owned(),
-        mode: Some(contract::SECRET_FILE_MODE),
-    }
-}
-
-fn mount(name: &str, path: String) -> VolumeMount {
-    VolumeMount {
-        name: name.to_owned(),
-        mount_path: path,
-        read_only: Some(true),
-        ..VolumeMount::default()
-    }
-}
-
-/// The scratch directory, the key rings, and each service's credentials and CA.
-fn volumes(
-    ctx: &BuildContext<'_>,
-    services: &[DeclaredService<'_>],
-) -> (Vec<Volume>, Vec<VolumeMount>) {
-    let mut volumes = vec![
-        Volume {
-            name: TMP_VOLUME.to_owned(),
-            empty_dir: Some(EmptyDirVolumeSource {
-                medium: None,
-                size_limit: Some(Quantity("64Mi".to_owned())),
-            }),
-            ..Volume::default()
-        },
-        secret_volume(
-            KEYS_VOLUME,
-            &key_secret_name(ctx.name),
-            contract::key_files::ALL
-                .iter()
-                .chain([&contract::key_files::JWT, &contract::key_files::OPS_TOKEN])
-                .map(|f| item(f))
-                .collect(),
-        ),
-    ];
-    let mut mounts = vec![
-        VolumeMount {
-            name: TMP_VOLUME.to_owned(),
-            mount_path: contract::TMP_DIR.to_owned(),
-            read_only: Some(false),
-            ..VolumeMount::default()
-        },
-        mount(KEYS_VOLUME, contract::KEYS_DIR.to_owned()),
-    ];
-    let mut tls_items = vec![
-        item(tls_files::CERT),
-        item(tls_files::KEY),
-        item(tls_files::CA),
-    ];
-    for service in services
-        .iter()
-        .filter(|s| s.endpoint.tls.client_certificate)
-    {
-        tls_items.push(item(&tls_files::client_cert(service.kind.id())));
-        tls_items.push(item(&tls_files::client_key(service.kind.id())));
-    }
-    volumes.push(secret_volume(
-        TLS_VOLUME,
-        &crate::certs::tls_secret_name(ctx.name),
-        tls_items,
-    ));
-    mounts.push(mount(TLS_VOLUME, contract::TLS_DIR.to_owned()));
-    for service in services {
-        let id = service.kind.id();
-        let e = service.endpoint;
-        if let Some(secret) = &e.credentials_secret {
-            let volume = format!("{id}-credentials");
-            let items = service
-                .kind
-                .credential_keys()
-                .iter()
-                .map(|k| item(k.key))
-                .collect();
-            volumes.push(secret_volume(&volume, &secret.name, items));
-            mounts.push(mount(&volume, contract::service_secret_dir(id)));
-        }
-        if let (Some(ca), TlsMode::VerifyFull) = (&e.tls.ca_secret, e.tls.mode) {
-            let volume = format!("{id}-ca");
-            volumes.push(secret_volume(&volume, &ca.name, vec![item("ca.crt")]));
-            mounts.push(mount(&volume, contract::service_ca_dir(id)));
-        }
-    }
-    (volumes, mounts)
 }

@@ -7,6 +7,7 @@ mod keys;
 mod meta;
 mod network_policy;
 mod pdb;
+mod pod_volumes;
 mod service;
 mod service_account;
 mod services;

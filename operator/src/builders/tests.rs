@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use generalbot_crds::contract::{self, labels};
+use generalbot_crds::v1alpha1::SecretRef;
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 
 use super::*;
@@ -106,6 +107,79 @@ fn secrets_reach_the_pod_only_as_read_only_files() {
             assert_eq!(m.read_only, Some(true), "{}", m.mount_path);
         }
     }
+}
+
+#[test]
+fn migrations_run_as_the_owner_in_an_init_container_that_alone_sees_its_credentials() {
+    let plain = desired(&mk_gb("bot")).unwrap();
+    let pod = plain.deployment.spec.unwrap().template.spec.unwrap();
+    assert!(
+        pod.init_containers.is_none(),
+        "no owner, no migration container"
+    );
+
+    let mut gb = mk_gb("bot");
+    gb.spec.services.postgres.owner_credentials_secret = Some(SecretRef {
+        name: "pg-owner".to_owned(),
+    });
+    let pod = desired(&gb)
+        .unwrap()
+        .deployment
+        .spec
+        .unwrap()
+        .template
+        .spec
+        .unwrap();
+    let init = pod.init_containers.as_ref().unwrap();
+    assert_eq!(init.len(), 1);
+    let migrate = &init[0];
+    assert_eq!(migrate.args.as_deref(), Some(&["migrate".to_owned()][..]));
+    assert_eq!(migrate.image, pod.containers[0].image);
+    let sc = migrate.security_context.as_ref().unwrap();
+    assert_eq!(sc.read_only_root_filesystem, Some(true));
+    assert_eq!(sc.allow_privilege_escalation, Some(false));
+    let env = |c: &k8s_openapi::api::core::v1::Container, name: &str| {
+        c.env
+            .iter()
+            .flatten()
+            .find(|e| e.name == name)
+            .and_then(|e| e.value.clone())
+    };
+    let owner_dir = contract::database_owner_dir();
+    assert_eq!(
+        env(migrate, contract::env::DATABASE_OWNER_USER_FILE),
+        Some(format!("{owner_dir}/username"))
+    );
+    assert!(env(migrate, contract::env::DATABASE_HOST).is_some());
+    assert!(env(migrate, contract::env::DATABASE_USER_FILE).is_some());
+    let mounted = |c: &k8s_openapi::api::core::v1::Container| -> Vec<String> {
+        c.volume_mounts
+            .iter()
+            .flatten()
+            .map(|m| m.mount_path.clone())
+            .collect()
+    };
+    assert!(mounted(migrate).contains(&owner_dir));
+    assert!(
+        !mounted(migrate).contains(&contract::KEYS_DIR.to_owned()),
+        "no key ring in the migration container"
+    );
+    let server = &pod.containers[0];
+    assert!(
+        !mounted(server).contains(&owner_dir),
+        "the server never sees the owner"
+    );
+    assert!(env(server, contract::env::DATABASE_OWNER_USER_FILE).is_none());
+    let owner_volume = pod
+        .volumes
+        .iter()
+        .flatten()
+        .find(|v| v.secret.as_ref().and_then(|s| s.secret_name.as_deref()) == Some("pg-owner"))
+        .unwrap();
+    assert_eq!(
+        owner_volume.secret.as_ref().unwrap().default_mode,
+        Some(0o400)
+    );
 }
 
 #[test]
