@@ -5,7 +5,9 @@
 //! - `field`: every field-encrypted value, by the key id in its envelope.
 //! - `hmac`: every email blind index and every refresh token that can still be
 //!   exchanged, by the HMAC key that made it. A row stored before key ids were recorded
-//!   counts against every key of the ring (the key is unknown until re-indexing).
+//!   counts against every key of the ring (the key is unknown until re-indexing). The
+//!   audit chain's last row counts against the key that signed it, until a row signed
+//!   by the active key follows it.
 //! - `data`: nothing is encrypted under the data ring yet, so it has no record.
 
 use std::collections::BTreeMap;
@@ -60,12 +62,18 @@ pub async fn report(
     );
     let emails = store.email_indexes_by_key().await?;
     let refresh = store.live_refresh_by_key().await?;
+    let audit_head = store
+        .audit_head_row()
+        .await?
+        .filter(|r| !r.mac_key.is_empty())
+        .map(|r| (r.mac_key, 1));
     let hmac_ids: Vec<&str> = keys.hmac.ids().collect();
     let hmac = count(
         &hmac_ids,
         emails
             .iter()
             .chain(refresh.iter())
+            .chain(audit_head.iter())
             .map(|(k, n)| (k.as_str(), *n)),
     );
     Ok(KeyUsageReport {

@@ -79,6 +79,7 @@ pub async fn build_state(config: &Config) -> Result<Arc<AppState>, StartError> {
     let metrics = Arc::new(Metrics::default());
     let audit = Arc::new(Audit::new(
         store.clone(),
+        keys.clone(),
         config.policy.enable_audit,
         Some(shared.clone()),
         metrics.audit_failures.clone(),

@@ -82,13 +82,24 @@ pub async fn key_usage(State(s): State<Arc<AppState>>, headers: HeaderMap) -> Re
     }
 }
 
+/// Which recorded row to look up beside the head.
+#[derive(Debug, serde::Deserialize)]
+pub struct HeadQuery {
+    /// A sequence number recorded earlier.
+    at: Option<i64>,
+}
+
 /// The audit chain head ([`contract::AUDIT_HEAD_PATH`]); also on the API listener.
-pub async fn audit_head(State(s): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+pub async fn audit_head(
+    State(s): State<Arc<AppState>>,
+    headers: HeaderMap,
+    axum::extract::Query(q): axum::extract::Query<HeadQuery>,
+) -> Response {
     if !authorized(&s, &headers) {
         return StatusCode::UNAUTHORIZED.into_response();
     }
-    match s.auth.audit.head().await {
-        Ok((seq, hash)) => axum::Json(contract::AuditHead { seq, hash }).into_response(),
+    match s.auth.audit.head(q.at).await {
+        Ok(head) => axum::Json(head).into_response(),
         Err(e) => {
             tracing::error!(error = %e, "audit head");
             StatusCode::INTERNAL_SERVER_ERROR.into_response()

@@ -7,6 +7,7 @@
 //! altered) is logged, audited and counted (metric) by place, never by content, and
 //! skipped: it keeps its key reported as needed, and the rest of the pass goes on.
 //! Values are read in keyset pages; one replica at a time runs a pass (a database lock).
+//! A pass ends by signing the audit chain's head under the active HMAC key, if it is not.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -44,11 +45,41 @@ pub async fn run_once(state: &AppState) -> Result<Option<Outcome>, StoreError> {
             if result.is_ok() {
                 result = reindex(state, &mut outcome).await;
             }
+            if result.is_ok() {
+                result = resign_audit_head(state).await;
+            }
             state.reencrypting.store(false, Ordering::SeqCst);
             result.map(|()| outcome)
         })
         .await?
         .transpose()
+}
+
+/// When the audit chain's last row is signed by an HMAC key that is no longer active,
+/// appends a row signed by the active key: it vouches for every row before it, so the
+/// old key is no longer needed to verify the chain.
+async fn resign_audit_head(state: &AppState) -> Result<(), StoreError> {
+    let audit = &state.auth.audit;
+    let head = match audit.head(None).await {
+        Ok(head) => head,
+        Err(crate::audit::AuditError::Store(e)) => return Err(e),
+        Err(e) => {
+            tracing::warn!(error = %e, "reading the audit head");
+            return Ok(());
+        }
+    };
+    let active = state.keys.current().hmac.active_id().to_owned();
+    if head.seq > 0 && head.mac_key != active {
+        audit
+            .record(
+                AuditKind::ConfigChange,
+                "system",
+                "success",
+                serde_json::json!({"action": "audit_chain_signed", "key": active, "previous_key": head.mac_key, "through": head.seq}),
+            )
+            .await;
+    }
+    Ok(())
 }
 
 /// A value left as it is: logged and audited by place, never by content, and counted.

@@ -267,8 +267,9 @@ async fn two_replicas_behave_as_one(label: &str, a: Replica, b: Replica) {
         appended, 40,
         "{label}: every concurrent append is in the chain"
     );
-    let (head, _) = b.state.auth.audit.head().await.unwrap();
-    assert_eq!(head, rows.last().unwrap().seq);
+    let head = b.state.auth.audit.head(None).await.unwrap();
+    assert_eq!(head.seq, rows.last().unwrap().seq);
+    assert!(head.signed, "the head is signed by the active HMAC key");
     for sql in [
         "UPDATE audit_log SET actor = 'x' WHERE seq = 1",
         "DELETE FROM audit_log",

@@ -52,8 +52,7 @@ async fn the_server_runs_as_a_role_that_owns_nothing_under_row_level_security() 
     // Without the owner, a production server never migrates: it names the command.
     let refused = build_state(&load(without(&owner_vars)))
         .await
-        .err()
-        .expect("an empty schema is refused")
+        .expect_err("an empty schema is refused")
         .to_string();
     assert!(
         refused.contains("schema is at version 0") && refused.contains("bot-server migrate"),
@@ -152,8 +151,7 @@ async fn the_server_runs_as_a_role_that_owns_nothing_under_row_level_security() 
     support::write(&dir.join("db-password"), &pg.owner_password, 0o400);
     let refused = build_state(&load(without(&owner_vars)))
         .await
-        .err()
-        .expect("the owner as the runtime role is refused")
+        .expect_err("the owner as the runtime role is refused")
         .to_string();
     assert!(
         refused.contains(&format!("\"{}\" owns", pg.owner)),
@@ -161,8 +159,7 @@ async fn the_server_runs_as_a_role_that_owns_nothing_under_row_level_security() 
     );
     // … and owner credentials that name the runtime role itself.
     let same = Config::load(&support::source(vars.clone()), false)
-        .err()
-        .expect("the owner must differ from the runtime role")
+        .expect_err("the owner must differ from the runtime role")
         .to_string();
     assert!(same.contains("other than the server's own"), "{same}");
     // … and a superuser.
@@ -171,8 +168,7 @@ async fn the_server_runs_as_a_role_that_owns_nothing_under_row_level_security() 
     support::write(&dir.join("db-password"), &pg.password, 0o400);
     let refused = build_state(&load(without(&owner_vars)))
         .await
-        .err()
-        .expect("a superuser is refused")
+        .expect_err("a superuser is refused")
         .to_string();
     assert!(refused.contains("is a superuser"), "{refused}");
 }

@@ -575,7 +575,7 @@ async fn production_server_against_real_postgres_and_redis() {
     // operator keeps h1 until they are used or expire; without h1, every account is
     // still found.
     use generalbot_bot_server::auth::{Role, service::AuthError};
-    state
+    let (carol_id, _) = state
         .auth
         .register("carol@example.com", PW, Role::User, false)
         .await
@@ -623,7 +623,10 @@ async fn production_server_against_real_postgres_and_redis() {
         report.rings["hmac"]["h1"] > indexed_h1,
         "emails and live refresh tokens under h1: {report:?}"
     );
-    assert_eq!(report.rings["hmac"].get("h2"), None);
+    assert!(
+        report.rings["hmac"].get("h2").copied().unwrap_or(0) <= 1,
+        "under h2, at most the audit chain's head (signed once the reload was audited): {report:?}"
+    );
     assert_eq!(
         report.rings["data"].len(),
         0,
@@ -747,6 +750,91 @@ async fn production_server_against_real_postgres_and_redis() {
     let metrics = call(ops, "GET", contract::METRICS_PATH, "127.0.0.1", None, None).await;
     assert_eq!(metrics.status, 200);
 
+    // A role change and a deletion take effect on the next request, same token.
+    let b = login("carol@example.com", PW, "198.51.100.9").await;
+    assert_eq!(b.status, 200, "{:?}", b.body);
+    let carol_token = b.body["access_token"].as_str().unwrap().to_owned();
+    let carol_reads_audit = || {
+        let carol_token = carol_token.clone();
+        async move {
+            call(
+                api,
+                "GET",
+                "/api/admin/audit?limit=1",
+                "198.51.100.9",
+                Some(&carol_token),
+                None,
+            )
+            .await
+            .status
+        }
+    };
+    assert_eq!(carol_reads_audit().await, 403);
+    let promoted = call(
+        api,
+        "PUT",
+        &format!("/api/admin/users/{carol_id}/role"),
+        "198.51.100.3",
+        Some(&token),
+        Some(serde_json::json!({"role": "admin"})),
+    )
+    .await;
+    assert_eq!(promoted.status, 204, "{:?}", promoted.body);
+    assert_eq!(
+        carol_reads_audit().await,
+        200,
+        "promoted on the next request"
+    );
+    let deleted = call(
+        api,
+        "DELETE",
+        &format!("/api/admin/users/{carol_id}"),
+        "198.51.100.3",
+        Some(&token),
+        None,
+    )
+    .await;
+    assert_eq!(deleted.status, 204);
+    assert_eq!(
+        carol_reads_audit().await,
+        401,
+        "deleted: the token stops at once"
+    );
+    let self_delete = call(
+        api,
+        "DELETE",
+        &format!("/api/admin/users/{alice}"),
+        "198.51.100.3",
+        Some(&token),
+        None,
+    )
+    .await;
+    assert_eq!(self_delete.status, 409, "{:?}", self_delete.body);
+
+    // TOTP enrolment: the secret is shown once, never cached.
+    let enrol = call(
+        api,
+        "POST",
+        "/api/auth/totp/enrol",
+        "198.51.100.3",
+        Some(&token),
+        None,
+    )
+    .await;
+    assert_eq!(enrol.status, 200, "{:?}", enrol.body);
+    assert!(
+        enrol.head.contains("cache-control: no-store"),
+        "{}",
+        enrol.head
+    );
+    let totp_secret = enrol.body["secret"].as_str().unwrap().to_owned();
+    assert!(
+        enrol.body["otpauth_uri"]
+            .as_str()
+            .unwrap()
+            .contains(&totp_secret)
+    );
+
     // Logout revokes.
     assert_eq!(
         call(
@@ -781,6 +869,7 @@ async fn production_server_against_real_postgres_and_redis() {
         "alice@example.com".into(),
         pg.password.clone(),
         pg.owner_password.clone(),
+        totp_secret,
         redis.password.clone(),
         OPS_TOKEN.into(),
         alice_token,

@@ -71,16 +71,37 @@ pub mod key_files {
 pub const KEY_USAGE_PATH: &str = "/internal/key-usage";
 
 /// Path, beside [`KEY_USAGE_PATH`] and with the same token, where the bot server
-/// publishes its audit chain head ([`AuditHead`]): a head that goes back, or changes at
-/// the same sequence number, means the audit log was truncated or rewritten.
+/// publishes its audit chain head ([`AuditHead`]). With `?at=N` it also gives row N's
+/// hash, so whoever recorded an earlier head can tell that row is still in the chain: a
+/// row gone or changed means the audit log was truncated or rewritten.
 pub const AUDIT_HEAD_PATH: &str = "/internal/audit-head";
 
 /// What [`AUDIT_HEAD_PATH`] answers.
 #[derive(serde::Serialize, serde::Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
 pub struct AuditHead {
     /// Sequence number of the last row (0 for an empty log).
     pub seq: i64,
     /// Its chain hash (hex).
+    pub hash: String,
+    /// The HMAC key that signed it (`""` when unsigned).
+    #[serde(default)]
+    pub mac_key: String,
+    /// Whether its MAC verifies under a key the server holds; an unsigned head could
+    /// have been forged by whoever can write to the database.
+    #[serde(default)]
+    pub signed: bool,
+    /// Row `at` as stored now (`None` when no such row exists), when asked with `?at=`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at: Option<AuditMark>,
+}
+
+/// One row of the audit chain: its sequence number and hash.
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+pub struct AuditMark {
+    /// Sequence number.
+    pub seq: i64,
+    /// Chain hash (hex).
     pub hash: String,
 }
 

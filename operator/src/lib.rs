@@ -5,7 +5,9 @@
 //! - [`builders`]: pure functions from a GeneralBot to the objects it owns (no client, no
 //!   `async`); the controller and `render` both call them.
 //! - [`validate`]: checks the schema cannot express, each naming the field to fix.
+//! - [`bot_api`]: asks a bot server for an operations document over TLS.
 //! - [`key_usage`]: asks a bot server which key ids stored records still use.
+//! - [`audit_chain`]: judges a bot server's audit chain head against the one recorded.
 //! - [`keyrings`]: the key-ring Secret and the plan for rotating it.
 //! - [`drift`]: decides whether a live object still matches what we want, so a steady
 //!   state makes no writes.
@@ -23,6 +25,8 @@
 //! - [`tls_client`]: one verified TLS connection to a bot server.
 
 pub mod apply;
+pub mod audit_chain;
+pub mod bot_api;
 pub mod builders;
 pub mod certs;
 pub mod controller;

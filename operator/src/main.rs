@@ -59,6 +59,10 @@ enum Command {
         /// server; key generation is bounded by the cores on its own).
         #[arg(long, default_value_t = 16)]
         concurrency: u16,
+        /// Seconds between checks of each bot's audit chain (its head, and the row the
+        /// status recorded, must still be there).
+        #[arg(long, default_value_t = 300)]
+        audit_check_seconds: u64,
     },
     /// Print the GeneralBot CustomResourceDefinition as YAML.
     Crd,
@@ -92,6 +96,7 @@ async fn main() -> ExitCode {
             connect_to,
             operator_pod_labels,
             concurrency,
+            audit_check_seconds,
         } => {
             telemetry::init();
             let connect_to = match generalbot_operator::tls_client::ConnectTo::parse(
@@ -126,6 +131,7 @@ async fn main() -> ExitCode {
                 ),
                 connect_to,
                 concurrency: concurrency.max(1),
+                audit_every: Duration::from_secs(audit_check_seconds.max(1)),
                 operator_peer: match operator_pod_labels
                     .as_deref()
                     .map(|l| operator_peer(l, std::env::var("POD_NAMESPACE").ok()))

@@ -106,6 +106,7 @@ pub fn compute_status(gb: &GeneralBot, observed: &Observed<'_>, now: &Time) -> G
         certificates: previous.certificates.clone(),
         key_rings: previous.key_rings.clone(),
         accepted_key_loss: previous.accepted_key_loss.clone(),
+        audit_chain: previous.audit_chain.clone(),
     };
     let mut set = |type_: &str, ok: bool, reason: &str, message: String| {
         set_condition(

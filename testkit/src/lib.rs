@@ -351,7 +351,8 @@ pub struct Redis {
     pub password: String,
     /// The client certificate and key it requires, when it requires one.
     pub client: Option<(PathBuf, PathBuf)>,
-    pid: Option<String>,
+    /// Its process id, when known (to read its memory).
+    pub pid: Option<String>,
 }
 
 impl Redis {

@@ -207,7 +207,14 @@ async fn environment(
         env.insert(e.name.clone(), value);
     }
     for value in env.values_mut() {
-        if let Some(mount) = mounts.values().find(|m| value.starts_with(m.as_str())) {
+        // The longest mount that holds the path (`/a/b-c` is not under `/a/b`).
+        let under = |m: &&String| {
+            value.as_str() == m.as_str()
+                || value
+                    .strip_prefix(m.as_str())
+                    .is_some_and(|rest| rest.starts_with('/'))
+        };
+        if let Some(mount) = mounts.values().filter(under).max_by_key(|m| m.len()) {
             let rest = value
                 .trim_start_matches(mount.as_str())
                 .trim_start_matches('/');

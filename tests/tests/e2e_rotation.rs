@@ -249,7 +249,12 @@ async fn e2e_every_key_and_the_ca_rotate_under_traffic_without_a_failed_request(
     // will listen.
     let api = free_addr();
     let connect_to = format!("*.svc:8080={api}");
-    let run = start(client.clone(), 8, &["--connect-to", &connect_to]).await;
+    let run = start(
+        client.clone(),
+        8,
+        &["--connect-to", &connect_to, "--audit-check-seconds", "2"],
+    )
+    .await;
     let ns = run.ns.clone();
     note(&format!("e2e rotation: namespace {ns}"));
     let bots: Api<GeneralBot> = Api::namespaced(client.clone(), &ns);
@@ -501,6 +506,48 @@ async fn e2e_every_key_and_the_ca_rotate_under_traffic_without_a_failed_request(
     assert_eq!(messages, after_restart);
     note(&format!(
         "e2e rotation: all {messages} messages readable after the rotation and after a restart"
+    ));
+
+    // The operator records a signed row of the audit chain and checks it stays there:
+    // whoever removes rows in the database (triggers disabled) is found out.
+    let recorded = eventually("the audit chain recorded and verified", || {
+        let bots = bots.clone();
+        async move {
+            let gb = bots.get("support-bot").await.ok()?;
+            let (state, _, _) = condition(&gb, "AuditChainIntact")?;
+            let chain = gb.status?.audit_chain?;
+            (state == "True" && chain.seq > 0).then_some(chain)
+        }
+    })
+    .await;
+    pg.psql(
+        &pg.database,
+        &format!(
+            "ALTER TABLE audit_log DISABLE TRIGGER USER; DELETE FROM audit_log WHERE seq >= {}; ALTER TABLE audit_log ENABLE TRIGGER USER;",
+            recorded.seq
+        ),
+    );
+    let (_, reason, message) = eventually("the truncation found", || {
+        let bots = bots.clone();
+        async move {
+            let gb = bots.get("support-bot").await.ok()?;
+            condition(&gb, "AuditChainIntact").filter(|(s, _, _)| s == "False")
+        }
+    })
+    .await;
+    assert!(
+        ["Truncated", "Rewritten"].contains(&reason.as_str()),
+        "{reason}: {message}"
+    );
+    let gb = bots.get("support-bot").await.unwrap();
+    assert_eq!(
+        gb.status.unwrap().audit_chain.unwrap(),
+        recorded,
+        "the recorded row is kept as evidence"
+    );
+    note(&format!(
+        "e2e rotation: audit chain row {} recorded, then removed in the database: AuditChainIntact=False {reason}: {message}",
+        recorded.seq
     ));
     following.store(true, Ordering::Relaxed);
     syncing.store(true, Ordering::Relaxed);

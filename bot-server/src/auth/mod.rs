@@ -1,6 +1,7 @@
 //! Identity: roles, password hashing, failed-login policy and tokens, and the
 //! login, refresh and logout flows that tie them to storage and the audit log.
 
+pub mod accounts;
 pub mod hashing;
 pub mod lockout;
 pub mod password;

@@ -18,7 +18,7 @@ use crate::crypto::store::KeyStore;
 use crate::http::ratelimit::client_key;
 use crate::metrics::Metrics;
 use crate::shared::{Shared, SharedError};
-use crate::store::{NewUser, Store, StoreError};
+use crate::store::{Store, StoreError};
 
 /// What failed in an identity flow.
 #[derive(Debug, thiserror::Error)]
@@ -35,6 +35,17 @@ pub enum AuthError {
     /// The role does not allow this.
     #[error("forbidden")]
     Forbidden,
+    /// No account has this id.
+    #[error("no such user")]
+    NoSuchUser,
+    /// An administrator tried to change or delete their own account.
+    #[error(
+        "an administrator cannot change their own role or delete their own account; ask another administrator"
+    )]
+    SelfChange,
+    /// A TOTP code was sent with no enrolment started.
+    #[error("no TOTP enrolment is pending: start one first")]
+    NoEnrolment,
     /// A password is too weak to store.
     #[error("password must be at least 12 characters")]
     WeakPassword,
@@ -101,8 +112,8 @@ pub struct AuthService {
     pub audit: Arc<Audit>,
     /// Metrics.
     pub metrics: Arc<Metrics>,
-    policy: Policy,
-    hasher: Hasher,
+    pub(super) policy: Policy,
+    pub(super) hasher: Hasher,
     dummy_hash: String,
 }
 
@@ -143,86 +154,6 @@ impl AuthService {
             lock_at: self.policy.max_login_attempts,
             lock_for: self.policy.lockout_duration,
         }
-    }
-
-    /// Creates a user; returns its id and, when `with_totp`, the TOTP secret to enrol.
-    pub async fn register(
-        &self,
-        email: &str,
-        pw: &str,
-        role: Role,
-        with_totp: bool,
-    ) -> Result<(String, Option<zeroize::Zeroizing<Vec<u8>>>), AuthError> {
-        if pw.chars().count() < 12 {
-            return Err(AuthError::WeakPassword);
-        }
-        let keys = self.keys.current();
-        let id = uuid::Uuid::new_v4().to_string();
-        let email = blind_index::normalize_email(email);
-        let (index_key, index) = blind_index::index(&keys.hmac, blind_index::EMAIL, &email)
-            .ok_or(AuthError::Field(FieldError::NoActiveKey))?;
-        // The unique index only sees indexes under one key: an account indexed under an
-        // older key (not yet re-indexed) is found through every key.
-        if self
-            .store
-            .user_by_email_index(&blind_index::candidates(
-                &keys.hmac,
-                blind_index::EMAIL,
-                &email,
-            ))
-            .await?
-            .is_some()
-        {
-            return Err(AuthError::EmailTaken);
-        }
-        let email_enc = field::encrypt(
-            &keys.field,
-            &FieldContext {
-                table: "users",
-                column: "email",
-                row: &id,
-            },
-            email.as_bytes(),
-        )?;
-        let secret = if with_totp { totp::new_secret() } else { None };
-        let totp_enc = match &secret {
-            Some(s) => Some(field::encrypt(
-                &keys.field,
-                &FieldContext {
-                    table: "users",
-                    column: "totp",
-                    row: &id,
-                },
-                s,
-            )?),
-            None => None,
-        };
-        let hash = self.hasher.hash(pw).await?;
-        match self
-            .store
-            .insert_user(NewUser {
-                id: &id,
-                email_enc: &email_enc,
-                email_index: &index,
-                email_index_key: &index_key,
-                password_hash: &hash,
-                role: role.as_str(),
-                totp_enc: totp_enc.as_deref(),
-            })
-            .await
-        {
-            Err(StoreError::Conflict { .. }) => return Err(AuthError::EmailTaken),
-            other => other?,
-        }
-        self.audit
-            .record(
-                AuditKind::DataWrite,
-                &id,
-                "success",
-                serde_json::json!({"action": "user_created", "role": role.as_str()}),
-            )
-            .await;
-        Ok((id, secret))
     }
 
     /// Logs in; every failure is [`AuthError::InvalidCredentials`] (or
@@ -538,9 +469,18 @@ impl AuthService {
         if user.as_deref() != Some(claims.sub.as_str()) {
             return Err(AuthError::InvalidToken);
         }
+        // The role as stored now, not as the token says: a role change or a deletion
+        // takes effect on the next request, not when the token expires.
+        let role = match self.store.role_of(&claims.sub).await? {
+            Some(role) => role,
+            None => {
+                self.shared.end_session(&claims.sid).await?;
+                return Err(AuthError::InvalidToken);
+            }
+        };
         Ok(Principal {
             user_id: claims.sub,
-            role: Role::parse(&claims.role).ok_or(AuthError::InvalidToken)?,
+            role: Role::parse(&role).ok_or(AuthError::InvalidToken)?,
             session_id: claims.sid,
         })
     }
@@ -562,303 +502,5 @@ impl AuthService {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
-    use super::*;
-    use crate::config::{DatabaseConfig, Keys};
-    use crate::crypto::keyring::{SigningRing, SymmetricRing};
-
-    pub(crate) fn keys() -> Keys {
-        let field = SymmetricRing::single(zeroize::Zeroizing::new([5; 32]));
-        Keys {
-            data: SymmetricRing::single(zeroize::Zeroizing::new([6; 32])),
-            hmac: field.derive("generalbot hmac v1"),
-            field,
-            jwt: SigningRing::from_rsa_pem(crate::crypto::keyring::tests::TEST_RSA_PEM).unwrap(),
-            ops_token: None,
-            keys_dir: None,
-        }
-    }
-
-    pub(crate) async fn service(policy: Policy) -> AuthService {
-        let store = Store::connect(&DatabaseConfig::Url(zeroize::Zeroizing::new(
-            "sqlite::memory:".into(),
-        )))
-        .await
-        .unwrap();
-        let audit = Arc::new(Audit::new(
-            store.clone(),
-            true,
-            Some(Shared::memory()),
-            Default::default(),
-        ));
-        AuthService::new(
-            store,
-            KeyStore::new(keys()),
-            Shared::memory(),
-            audit,
-            Arc::default(),
-            policy,
-        )
-    }
-
-    const PW: &str = "correct horse battery";
-    fn ip() -> IpAddr {
-        [10, 1, 2, 3].into()
-    }
-
-    #[tokio::test]
-    async fn lockout_happens_at_exactly_the_threshold() {
-        let policy = Policy {
-            max_login_attempts: 4,
-            login_alert_threshold: 2,
-            ..Policy::default()
-        };
-        let s = service(policy).await;
-        s.register("a@example.com", PW, Role::User, false)
-            .await
-            .unwrap();
-        // threshold - 1 failures: the right password still works.
-        for _ in 0..3 {
-            assert!(matches!(
-                s.login("a@example.com", "wrong", None, ip()).await,
-                Err(AuthError::InvalidCredentials)
-            ));
-        }
-        s.login("A@Example.com", PW, None, ip()).await.unwrap();
-        // threshold failures: locked, even with the right password, and the error is the same.
-        // (From different addresses, so only the account counter reaches its threshold.)
-        for i in 0..4 {
-            assert!(
-                s.login("a@example.com", "wrong", None, [10, 2, 0, i].into())
-                    .await
-                    .is_err()
-            );
-        }
-        assert!(matches!(
-            s.login("a@example.com", PW, None, [10, 9, 9, 9].into())
-                .await,
-            Err(AuthError::InvalidCredentials)
-        ));
-        assert_eq!(s.metrics.lockouts.get(), 1);
-        let rows = s.audit.read_verified().await.unwrap();
-        assert!(rows.iter().any(|r| r.outcome == "alert"));
-        assert_eq!(
-            rows.iter()
-                .filter(|r| r.outcome == "account_locked")
-                .count(),
-            1
-        );
-        // Unknown accounts get the same error.
-        assert!(matches!(
-            s.login("nobody@example.com", PW, None, ip()).await,
-            Err(AuthError::InvalidCredentials)
-        ));
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_burst_of_parallel_guesses_gets_no_more_checks_than_the_count() {
-        let policy = Policy {
-            max_login_attempts: 4,
-            login_alert_threshold: 2,
-            ..Policy::default()
-        };
-        let s = Arc::new(service(policy).await);
-        s.register("a@example.com", PW, Role::User, false)
-            .await
-            .unwrap();
-        let mut burst = Vec::new();
-        for i in 0..12u8 {
-            let s = s.clone();
-            burst.push(tokio::spawn(async move {
-                s.login("a@example.com", "wrong guess", None, [10, 3, 0, i].into())
-                    .await
-            }));
-        }
-        for t in burst {
-            assert!(t.await.unwrap().is_err());
-        }
-        let rows = s.audit.read_verified().await.unwrap();
-        let checked = rows
-            .iter()
-            .filter(|r| r.detail.contains("bad_password"))
-            .count();
-        assert_eq!(checked, 4, "only 4 of 12 parallel guesses were checked");
-        assert!(
-            matches!(
-                s.login("a@example.com", PW, None, [10, 9, 9, 9].into())
-                    .await,
-                Err(AuthError::InvalidCredentials)
-            ),
-            "locked; the right password does not lift it"
-        );
-        let long = "x".repeat(MAX_PASSWORD_BYTES + 1);
-        assert!(matches!(
-            s.login("a@example.com", &long, None, ip()).await,
-            Err(AuthError::Hashing(HashError::TooLong))
-        ));
-    }
-
-    #[tokio::test]
-    async fn password_spraying_locks_the_address_at_the_threshold() {
-        let policy = Policy {
-            max_login_attempts: 3,
-            login_alert_threshold: 2,
-            ..Policy::default()
-        };
-        let s = service(policy).await;
-        for u in ["p1", "p2", "p3", "p4"] {
-            s.register(&format!("{u}@example.com"), PW, Role::User, false)
-                .await
-                .unwrap();
-        }
-        let sprayer: IpAddr = [192, 0, 2, 1].into();
-        for u in ["p1", "p2"] {
-            assert!(
-                s.login(&format!("{u}@example.com"), "guess", None, sprayer)
-                    .await
-                    .is_err()
-            );
-        }
-        // Two failures: the address still works.
-        s.login("p4@example.com", PW, None, sprayer).await.unwrap();
-        for u in ["p1", "p2", "p3"] {
-            assert!(
-                s.login(&format!("{u}@example.com"), "guess", None, sprayer)
-                    .await
-                    .is_err()
-            );
-        }
-        // Three: locked, for every account, while other addresses are unaffected.
-        assert!(matches!(
-            s.login("p4@example.com", PW, None, sprayer).await,
-            Err(AuthError::InvalidCredentials)
-        ));
-        s.login("p4@example.com", PW, None, [192, 0, 2, 2].into())
-            .await
-            .unwrap();
-        let rows = s.audit.read_verified().await.unwrap();
-        assert!(rows.iter().any(|r| r.outcome == "ip_alert"));
-        assert_eq!(rows.iter().filter(|r| r.outcome == "ip_locked").count(), 1);
-    }
-
-    #[tokio::test]
-    async fn refresh_rotates_and_reuse_revokes_the_family() {
-        let s = service(Policy::default()).await;
-        s.register("b@example.com", PW, Role::Admin, false)
-            .await
-            .unwrap();
-        let first = s.login("b@example.com", PW, None, ip()).await.unwrap();
-        let p = s.authenticate(&first.access_token).await.unwrap();
-        assert_eq!(p.role, Role::Admin);
-        let second = s.refresh(&first.refresh_token, ip()).await.unwrap();
-        assert_ne!(second.refresh_token, first.refresh_token);
-        // Reusing the first token: rejected, and the whole family with it.
-        assert!(matches!(
-            s.refresh(&first.refresh_token, ip()).await,
-            Err(AuthError::InvalidToken)
-        ));
-        assert!(matches!(
-            s.refresh(&second.refresh_token, ip()).await,
-            Err(AuthError::InvalidToken)
-        ));
-        assert!(s.authenticate(&second.access_token).await.is_err());
-        // Both presentations of a spent token count: the reuse and the revoked successor.
-        assert_eq!(s.metrics.refresh_reuse.get(), 2);
-    }
-
-    #[tokio::test]
-    async fn an_anonymous_flood_writes_a_few_audit_rows_not_one_per_request() {
-        let s = service(Policy {
-            max_login_attempts: 100,
-            ..Policy::default()
-        })
-        .await;
-        for i in 0..20u8 {
-            let _ = s
-                .login("nobody@example.com", "guess", None, [10, 4, 0, i].into())
-                .await;
-        }
-        let rows = s.audit.read_verified().await.unwrap();
-        let anonymous: Vec<_> = rows.iter().filter(|r| r.actor == "anonymous").collect();
-        assert_eq!(anonymous.len(), 5, "the 1st, 2nd, 4th, 8th and 16th");
-        assert!(
-            anonymous[4]
-                .detail
-                .contains("\"occurrences_this_minute\":16")
-        );
-    }
-
-    #[tokio::test]
-    async fn refreshing_never_extends_a_login() {
-        let s = service(Policy::default()).await;
-        s.register("e@example.com", PW, Role::User, false)
-            .await
-            .unwrap();
-        let first = s.login("e@example.com", PW, None, ip()).await.unwrap();
-        let mut token = first.refresh_token;
-        let mut ends = Vec::new();
-        for _ in 0..3 {
-            let keys = s.keys.current();
-            let (_, hmac) = tokens::refresh_hmac(&keys.hmac, &token).unwrap();
-            let row = sqlx::query("SELECT expires_at FROM refresh_tokens WHERE token_hmac = $1")
-                .bind(&hmac)
-                .fetch_one(s.store.pool())
-                .await
-                .unwrap();
-            ends.push(sqlx::Row::try_get::<i64, _>(&row, 0).unwrap());
-            tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
-            token = s.refresh(&token, ip()).await.unwrap().refresh_token;
-        }
-        assert!(
-            ends.windows(2).all(|w| w[0] == w[1]),
-            "every refresh token of a login ends when the first one does: {ends:?}"
-        );
-    }
-
-    #[tokio::test]
-    async fn logout_revokes_and_totp_is_enforced() {
-        let s = service(Policy {
-            require_mfa: true,
-            ..Policy::default()
-        })
-        .await;
-        let (_, secret) = s
-            .register("c@example.com", PW, Role::User, true)
-            .await
-            .unwrap();
-        let secret = secret.unwrap();
-        assert!(matches!(
-            s.login("c@example.com", PW, None, ip()).await,
-            Err(AuthError::MfaRequired)
-        ));
-        assert!(matches!(
-            s.login("c@example.com", PW, Some("12345x"), ip()).await,
-            Err(AuthError::InvalidCredentials)
-        ));
-        let code = totp::current(&secret).unwrap();
-        let pair = s
-            .login("c@example.com", PW, Some(&code), ip())
-            .await
-            .unwrap();
-        assert!(
-            matches!(
-                s.login("c@example.com", PW, Some(&code), ip()).await,
-                Err(AuthError::InvalidCredentials)
-            ),
-            "a code is accepted once: no replay within its window"
-        );
-        let p = s.authenticate(&pair.access_token).await.unwrap();
-        s.logout(&p).await.unwrap();
-        assert!(s.authenticate(&pair.access_token).await.is_err());
-        assert!(s.refresh(&pair.refresh_token, ip()).await.is_err());
-        // MFA required but not enrolled: no login.
-        s.register("d@example.com", PW, Role::User, false)
-            .await
-            .unwrap();
-        assert!(
-            s.login("d@example.com", PW, Some("000000"), ip())
-                .await
-                .is_err()
-        );
-    }
-}
+#[path = "service_tests.rs"]
+pub(crate) mod tests;

@@ -42,6 +42,19 @@ pub fn check(secret: &[u8], code: &str) -> bool {
     matching_step(secret, code).is_some()
 }
 
+/// The secret in base32, as authenticator apps take it (RFC 4648, no padding).
+pub fn base32(secret: &[u8]) -> String {
+    match totp_rs::Secret::Raw(secret.to_vec()).to_encoded() {
+        totp_rs::Secret::Encoded(s) => s,
+        totp_rs::Secret::Raw(_) => String::new(),
+    }
+}
+
+/// The code of the time step that holds `unix` seconds.
+pub fn code_at(secret: &[u8], unix: u64) -> Option<String> {
+    Some(totp(secret)?.generate(unix))
+}
+
 /// The current code (for enrolment checks and tests).
 pub fn current(secret: &[u8]) -> Option<String> {
     totp(secret)?.generate_current().ok()

@@ -1,10 +1,12 @@
-//! `/api/admin/*`: for admins only. Creating users and reading the audit log with its
-//! chain verified.
+//! `/api/admin/*`: for admins only. Creating users, changing their role, deleting them,
+//! and reading the audit log with its chain verified.
 
 use std::sync::Arc;
 
+use axum::extract::Path;
 use axum::extract::State;
-use axum::routing::{get, post};
+use axum::http::StatusCode;
+use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 
 use super::AppState;
@@ -18,8 +20,8 @@ use crate::auth::Role;
 pub struct NewUser {
     /// Email.
     pub email: String,
-    /// Initial password.
-    pub password: String,
+    /// Initial password (wiped from memory when dropped).
+    pub password: zeroize::Zeroizing<String>,
     /// Role.
     pub role: Role,
 }
@@ -28,6 +30,8 @@ pub struct NewUser {
 pub fn router() -> Router<Arc<AppState>> {
     Router::new()
         .route("/api/admin/users", post(create_user))
+        .route("/api/admin/users/{id}", delete(delete_user))
+        .route("/api/admin/users/{id}/role", put(set_role))
         .route("/api/admin/audit", get(audit))
 }
 
@@ -50,6 +54,34 @@ async fn create_user(
         )
         .await;
     Ok(Json(serde_json::json!({ "id": id })))
+}
+
+/// A role to set.
+#[derive(serde::Deserialize)]
+pub struct RoleChange {
+    /// The new role.
+    pub role: Role,
+}
+
+/// Sets a user's role; it takes effect on the user's next request.
+async fn set_role(
+    State(s): State<Arc<AppState>>,
+    AdminUser(p): AdminUser,
+    Path(id): Path<String>,
+    Json(r): Json<RoleChange>,
+) -> Result<StatusCode, ApiError> {
+    s.auth.set_role(&p, &id, r.role).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Deletes a user and their data; their tokens stop working on the next request.
+async fn delete_user(
+    State(s): State<Arc<AppState>>,
+    AdminUser(p): AdminUser,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    s.auth.delete_user(&p, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Which page of the audit log.
@@ -89,8 +121,12 @@ async fn audit(
             "rows": page.rows,
             "next_after": page.next_after,
         }))),
-        Err(AuditError::ChainBroken { seq }) => Ok(Json(
-            serde_json::json!({ "verified": false, "broken_at": seq }),
+        Err(
+            e @ (AuditError::ChainBroken { seq }
+            | AuditError::BadSignature { seq }
+            | AuditError::HeadUnsigned { seq }),
+        ) => Ok(Json(
+            serde_json::json!({ "verified": false, "broken_at": seq, "reason": e.to_string() }),
         )),
         Err(AuditError::Store(e)) => Err(ApiError::Store(e)),
     }

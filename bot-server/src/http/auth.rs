@@ -1,9 +1,10 @@
-//! `/api/auth/*`: login, token refresh and logout; and the JWKS at
+//! `/api/auth/*`: login, token refresh, logout and TOTP enrolment; and the JWKS at
 //! `/.well-known/jwks.json` for verifiers.
 
 use std::sync::Arc;
 
 use axum::extract::{Extension, State};
+use axum::response::IntoResponse as _;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 
@@ -17,8 +18,8 @@ use crate::auth::service::TokenPair;
 pub struct LoginRequest {
     /// Email.
     pub email: String,
-    /// Password.
-    pub password: String,
+    /// Password (wiped from memory when dropped).
+    pub password: zeroize::Zeroizing<String>,
     /// TOTP code.
     #[serde(default)]
     pub totp: Option<String>,
@@ -31,12 +32,21 @@ pub struct RefreshRequest {
     pub refresh_token: String,
 }
 
+/// A TOTP code confirming an enrolment.
+#[derive(serde::Deserialize)]
+pub struct TotpCode {
+    /// The 6-digit code.
+    pub code: String,
+}
+
 /// The routes.
 pub fn router() -> Router<Arc<AppState>> {
     Router::new()
         .route("/api/auth/login", post(login))
         .route("/api/auth/refresh", post(refresh))
         .route("/api/auth/logout", post(logout))
+        .route("/api/auth/totp/enrol", post(enrol_totp))
+        .route("/api/auth/totp/confirm", post(confirm_totp))
         .route("/.well-known/jwks.json", get(jwks))
 }
 
@@ -70,4 +80,33 @@ async fn logout(
 
 async fn jwks(State(s): State<Arc<AppState>>) -> Json<serde_json::Value> {
     Json(s.keys.current().jwt.jwks())
+}
+
+/// Starts TOTP enrolment: the secret and its `otpauth://` URI, shown this once.
+async fn enrol_totp(
+    State(s): State<Arc<AppState>>,
+    AuthUser(p): AuthUser,
+) -> Result<axum::response::Response, ApiError> {
+    let e = s.auth.enrol_totp(&p).await?;
+    let mut resp = Json(serde_json::json!({
+        "secret": e.secret_base32,
+        "otpauth_uri": e.uri,
+        "next": "POST /api/auth/totp/confirm with a code from your authenticator",
+    }))
+    .into_response();
+    resp.headers_mut().insert(
+        axum::http::header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("no-store"),
+    );
+    Ok(resp)
+}
+
+/// Confirms TOTP enrolment with a first code.
+async fn confirm_totp(
+    State(s): State<Arc<AppState>>,
+    AuthUser(p): AuthUser,
+    Json(c): Json<TotpCode>,
+) -> Result<axum::http::StatusCode, ApiError> {
+    s.auth.confirm_totp(&p, &c.code).await?;
+    Ok(axum::http::StatusCode::NO_CONTENT)
 }

@@ -57,6 +57,15 @@ impl IntoResponse for ApiError {
                 StatusCode::SERVICE_UNAVAILABLE,
                 "too many password checks at once; try again shortly",
             ),
+            Self::Auth(AuthError::NoSuchUser) => (StatusCode::NOT_FOUND, "no such user"),
+            Self::Auth(AuthError::SelfChange) => (
+                StatusCode::CONFLICT,
+                "an administrator cannot change their own role or delete their own account; ask another administrator",
+            ),
+            Self::Auth(AuthError::NoEnrolment) => (
+                StatusCode::CONFLICT,
+                "no TOTP enrolment is pending: POST /api/auth/totp/enrol first",
+            ),
             Self::NotFound => (StatusCode::NOT_FOUND, "not found"),
             Self::BadRequest(m) => (StatusCode::BAD_REQUEST, *m),
             _ => {

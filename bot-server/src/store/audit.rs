@@ -24,12 +24,25 @@ pub struct AuditRow {
     pub prev_hash: String,
     /// sha256(prev_hash ‖ canonical row), hex.
     pub hash: String,
+    /// Id of the HMAC key that signed the hash (`""` for rows from before signing).
+    #[serde(default)]
+    pub mac_key: String,
+    /// HMAC-SHA256 of the hash under that key, hex.
+    #[serde(default)]
+    pub mac: String,
 }
 
 impl Store {
-    /// The last audit row's sequence number and hash (the chain head).
-    pub async fn audit_tail(&self) -> Result<Option<(i64, String)>, StoreError> {
-        tail(&self.pool).await
+    /// The last audit row (the chain head).
+    pub async fn audit_head_row(&self) -> Result<Option<AuditRow>, StoreError> {
+        let row = sqlx::query("SELECT seq, at, kind, actor, outcome, detail, prev_hash, hash, mac_key, mac FROM audit_log ORDER BY seq DESC LIMIT 1")
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(q("reading the audit head"))?;
+        row.as_ref()
+            .map(row_of)
+            .transpose()
+            .map_err(q("reading the audit head"))
     }
 
     /// Appends the row `make` builds from the chain head (sequence and hash, `None` for
@@ -53,7 +66,7 @@ impl Store {
                 .map_err(q("locking the audit log"))?;
         }
         let r = make(tail(&mut *tx).await?);
-        sqlx::query("INSERT INTO audit_log (seq, at, kind, actor, outcome, detail, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
+        sqlx::query("INSERT INTO audit_log (seq, at, kind, actor, outcome, detail, prev_hash, hash, mac_key, mac) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)")
             .bind(r.seq)
             .bind(&r.at)
             .bind(&r.kind)
@@ -62,6 +75,8 @@ impl Store {
             .bind(&r.detail)
             .bind(&r.prev_hash)
             .bind(&r.hash)
+            .bind(&r.mac_key)
+            .bind(&r.mac)
             .execute(&mut *tx)
             .await
             .map_err(q("appending to the audit log"))?;
@@ -71,7 +86,7 @@ impl Store {
 
     /// Up to `limit` audit rows after sequence number `after`, in order.
     pub async fn audit_page(&self, after: i64, limit: i64) -> Result<Vec<AuditRow>, StoreError> {
-        let rows = sqlx::query("SELECT seq, at, kind, actor, outcome, detail, prev_hash, hash FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2")
+        let rows = sqlx::query("SELECT seq, at, kind, actor, outcome, detail, prev_hash, hash, mac_key, mac FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2")
             .bind(after)
             .bind(limit)
             .fetch_all(&self.pool)
@@ -122,5 +137,7 @@ fn row_of(r: &sqlx::any::AnyRow) -> Result<AuditRow, sqlx::Error> {
         detail: r.try_get("detail")?,
         prev_hash: r.try_get("prev_hash")?,
         hash: r.try_get("hash")?,
+        mac_key: r.try_get("mac_key")?,
+        mac: r.try_get("mac")?,
     })
 }

@@ -38,6 +38,23 @@ pub struct GeneralBotStatus {
     /// honoured: it replaced a lost key Secret with fresh keys once for that value.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub accepted_key_loss: Option<String>,
+    /// A row of the bot server's audit chain the operator saw, signed, at some time: at
+    /// each check the row must still be there with the same hash, or the audit log was
+    /// truncated or rewritten (condition `AuditChainIntact`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audit_chain: Option<AuditChainStatus>,
+}
+
+/// A recorded row of the audit chain.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditChainStatus {
+    /// Its sequence number.
+    pub seq: i64,
+    /// Its chain hash (hex).
+    pub hash: String,
+    /// When the operator recorded it (RFC 3339).
+    pub recorded_at: String,
 }
 
 /// One certificate.

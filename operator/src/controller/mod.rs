@@ -9,8 +9,10 @@
 //! and CA Secrets, which are kept unless the keys' deletion policy says `Delete`.
 //!
 //! Layout: [`keys`] handles the key-ring Secret, [`cert_secrets`] the certificate Secrets,
-//! [`run`] the watches, leader election and the controller loop.
+//! [`audit`] the check of each bot's audit chain, [`run`] the watches, leader election
+//! and the controller loop.
 
+mod audit;
 mod cert_secrets;
 mod keys;
 mod run;
@@ -46,6 +48,9 @@ use crate::metrics::{Metrics, WriteLabels};
 use crate::status::{Observed, compute_status, find, reasons, types};
 use crate::validate::{FoundSecret, check_secrets, check_spec, secret_needs};
 use crate::{Error, Result};
+
+/// How often each bot's audit chain is checked by default.
+pub const DEFAULT_AUDIT_EVERY: Duration = Duration::from_secs(300);
 
 /// The longest an unchanged GeneralBot goes without being looked at again, to catch what
 /// no watch reports (a referenced Secret edited). Clock-driven steps (a renewal, a
@@ -120,6 +125,10 @@ pub struct Context {
     /// The operator's own pods, admitted to each bot's API port (for the key-usage
     /// report) when known.
     pub operator_peer: Option<generalbot_crds::v1alpha1::NetworkPeer>,
+    /// How often each bot's audit chain is checked.
+    pub audit_every: Duration,
+    /// When each bot's audit chain was last checked.
+    pub audit_checked: Mutex<HashMap<ObjectRef<GeneralBot>, Timestamp>>,
 }
 
 impl Context {
@@ -140,6 +149,8 @@ impl Context {
             cpu_slots: Arc::new(tokio::sync::Semaphore::new(cpu_slots())),
             connect_to: crate::tls_client::ConnectTo::default(),
             operator_peer: None,
+            audit_every: DEFAULT_AUDIT_EVERY,
+            audit_checked: Mutex::new(HashMap::new()),
         }
     }
 
@@ -362,13 +373,20 @@ async fn apply(gb: &GeneralBot, ctx: &Context) -> Result<Action> {
     if let Some(value) = keys.replaced_lost {
         status.accepted_key_loss = Some(value);
     }
+    let (judgement, next_audit) = audit::check(ctx, gb, &namespace, now.0).await;
+    if let Some(j) = judgement {
+        audit::apply(&mut status, j, gb.metadata.generation, &now);
+    }
     if let Some(k) = &keys.observed {
         ctx.metrics.record_key_ages(gb, &k.rings, now.0);
     }
     ctx.metrics.record_cert_expiry(gb, &certs.status, now.0);
     publish_ready_change(ctx, gb, &status).await;
     patch_status(ctx, gb, status).await?;
-    let next = [keys.next, certs.next].into_iter().flatten().min();
+    let next = [keys.next, certs.next, Some(next_audit)]
+        .into_iter()
+        .flatten()
+        .min();
     Ok(Action::requeue(wake_after(next, now.0)))
 }
 

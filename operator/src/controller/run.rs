@@ -62,6 +62,8 @@ pub struct RunConfig {
     pub operator_peer: Option<generalbot_crds::v1alpha1::NetworkPeer>,
     /// How many GeneralBots are reconciled at once.
     pub concurrency: u16,
+    /// How often each bot's audit chain is checked.
+    pub audit_every: std::time::Duration,
 }
 
 fn api_for<K>(client: &Client, namespace: Option<&str>) -> Api<K>
@@ -194,6 +196,7 @@ pub async fn run(cfg: RunConfig) -> Result<(), RunError> {
     let mut ctx = Context::new(client.clone(), stores, metrics.clone(), &cfg.lease.identity);
     ctx.propagation = cfg.propagation;
     ctx.connect_to = cfg.connect_to.clone();
+    ctx.audit_every = cfg.audit_every;
     ctx.operator_peer = cfg.operator_peer.clone();
     let ctx = Arc::new(ctx);
     // The GeneralBots' own cache, without managed fields (a large share of each object).
