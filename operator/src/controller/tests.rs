@@ -126,7 +126,7 @@ fn settled_status(
         },
     );
     let keys = crate::keyrings::recorded(full_key_secret(gb).annotations());
-    compute_status(
+    let mut status = compute_status(
         gb,
         &Observed {
             problems: &[],
@@ -136,7 +136,15 @@ fn settled_status(
             keys_missing: false,
         },
         &t(-3600),
-    )
+    );
+    // What the last audit chain check said: no bot server answers the mock.
+    super::audit::apply(
+        &mut status,
+        crate::audit_chain::judge(None, None, None, t(-3600).0),
+        gb.metadata.generation,
+        &t(-3600),
+    );
+    status
 }
 
 /// The certificate Secrets as issued an hour before `t(0)`: issued once per test run,
