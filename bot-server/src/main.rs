@@ -132,11 +132,7 @@ async fn main() -> ExitCode {
 
 /// `bot-server migrate`: only the database settings are read.
 async fn migrate(dev: bool) -> ExitCode {
-    use generalbot_bot_server::config::{database, database_owner};
-    let settings = database(&ProcessEnv, dev).and_then(|runtime| {
-        let owner = database_owner(&ProcessEnv, &runtime, dev)?;
-        Ok((runtime, owner))
-    });
+    let settings = generalbot_bot_server::config::migration_settings(&ProcessEnv, dev);
     let (runtime, owner) = match settings {
         Ok((runtime, Some(owner))) => (runtime, owner),
         Ok((_, None)) => {

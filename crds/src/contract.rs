@@ -341,6 +341,69 @@ pub mod env {
     pub const SMTP_USER_FILE: &str = "SMTP_USER_FILE";
     /// File holding the SMTP password.
     pub const SMTP_PASSWORD_FILE: &str = "SMTP_PASSWORD_FILE";
+
+    /// Every variable above: the contract test checks each is either produced by the
+    /// operator and consumed by the bot server, or named as one of the bot server's own.
+    pub const ALL: [&str; 58] = [
+        MODE,
+        JWT_SECRET,
+        ENCRYPTION_KEY,
+        DATABASE_ENCRYPTION_KEY,
+        DATABASE_URL,
+        LOG_LEVEL,
+        LISTEN,
+        METRICS_LISTEN,
+        KEYS_DIR,
+        TLS_CERT_FILE,
+        TLS_KEY_FILE,
+        TLS_CA_FILE,
+        DATABASE_CLIENT_CERT_FILE,
+        DATABASE_CLIENT_KEY_FILE,
+        CACHE_CLIENT_CERT_FILE,
+        CACHE_CLIENT_KEY_FILE,
+        RATE_LIMIT_PER_IP,
+        RATE_LIMIT_PER_USER,
+        ALLOWED_ORIGINS,
+        TRUSTED_PROXIES,
+        SESSION_TIMEOUT,
+        ACCESS_TOKEN_TTL,
+        REFRESH_TOKEN_TTL,
+        ALLOW_PLAINTEXT,
+        MAX_LOGIN_ATTEMPTS,
+        LOGIN_ALERT_THRESHOLD,
+        LOCKOUT_DURATION,
+        MAX_UPLOAD_SIZE,
+        REQUIRE_MFA,
+        ENABLE_AUDIT,
+        ENCRYPT_FIELDS,
+        FEATURES,
+        DATABASE_HOST,
+        DATABASE_PORT,
+        DATABASE_NAME,
+        DATABASE_SSLMODE,
+        DATABASE_USER_FILE,
+        DATABASE_PASSWORD_FILE,
+        DATABASE_OWNER_USER_FILE,
+        DATABASE_OWNER_PASSWORD_FILE,
+        DATABASE_CA_FILE,
+        CACHE_URL,
+        CACHE_PASSWORD_FILE,
+        CACHE_CA_FILE,
+        STORAGE_ENDPOINT,
+        STORAGE_BUCKET,
+        STORAGE_REGION,
+        STORAGE_ACCESS_KEY_FILE,
+        STORAGE_SECRET_KEY_FILE,
+        STORAGE_CA_FILE,
+        VECTORDB_URL,
+        VECTORDB_API_KEY_FILE,
+        OIDC_ISSUER,
+        OIDC_CLIENT_ID_FILE,
+        OIDC_CLIENT_SECRET_FILE,
+        SMTP_ADDR,
+        SMTP_USER_FILE,
+        SMTP_PASSWORD_FILE,
+    ];
 }
 
 /// Labels and annotations the operator puts on what it creates.
@@ -359,4 +422,29 @@ pub mod labels {
     pub const MANAGER: &str = "generalbot-operator";
     /// Component value of the bot server.
     pub const COMPONENT_SERVER: &str = "bot-server";
+}
+
+#[cfg(test)]
+mod contract_tests {
+    #[test]
+    fn every_variable_is_listed_in_all() {
+        let source = include_str!("contract.rs");
+        let start = source.find("pub mod env {").unwrap_or_default();
+        let end = source[start..]
+            .find("\n}\n")
+            .map_or(source.len(), |e| start + e);
+        let consts = source[start..end]
+            .lines()
+            .filter(|l| l.trim_start().starts_with("pub const ") && l.contains(": &str ="))
+            .count();
+        assert_eq!(
+            consts,
+            super::env::ALL.len(),
+            "a variable is missing from env::ALL"
+        );
+        let mut unique = super::env::ALL.to_vec();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(unique.len(), super::env::ALL.len());
+    }
 }

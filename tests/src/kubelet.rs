@@ -305,8 +305,11 @@ impl LocalPod {
         let mut resolved = Vec::new();
         for c in init_containers.into_iter().chain([container]) {
             let mut env = environment(client, &namespace, &c, &mounts, &root.0, hosts).await;
-            env.insert(env::LISTEN.to_owned(), api.to_string());
-            env.insert(env::METRICS_LISTEN.to_owned(), metrics.to_string());
+            // Listen addresses mapped to free loopback ports, in the containers that listen.
+            if env.contains_key(env::LISTEN) {
+                env.insert(env::LISTEN.to_owned(), api.to_string());
+                env.insert(env::METRICS_LISTEN.to_owned(), metrics.to_string());
+            }
             resolved.push((c.args.unwrap_or_default(), env));
         }
         let (_, env) = resolved.pop().unwrap();

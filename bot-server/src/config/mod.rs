@@ -23,6 +23,7 @@
 //! parsing), [`keys`], [`services`] (database and cache), [`policy`]; this module holds
 //! the variable names, the error type and [`Config::load`].
 
+mod capabilities;
 mod keys;
 mod policy;
 mod secrets;
@@ -38,6 +39,7 @@ use generalbot_crds::contract::{self, env};
 
 use crate::crypto::keyring::KeyRingError;
 
+pub use capabilities::*;
 pub use keys::*;
 pub use policy::*;
 pub use secrets::*;
@@ -195,6 +197,24 @@ pub enum ConfigError {
     /// Random bytes for dev keys could not be drawn.
     #[error("generating development keys: {0}")]
     Random(String),
+    /// Settings of ours that this server would not read.
+    #[error(
+        "{vars} set but not used by this bot server: remove them, or run a bot server that honours them (it never ignores a setting)"
+    )]
+    Unread {
+        /// The variables, comma-separated.
+        vars: String,
+    },
+    /// A setting asks for a capability this server does not have.
+    #[error("{var} asks for {what}, which this bot server does not have: {fix}")]
+    NotAvailable {
+        /// The variable.
+        var: &'static str,
+        /// The capability.
+        what: String,
+        /// What to do.
+        fix: &'static str,
+    },
 }
 
 /// The whole configuration.
@@ -218,11 +238,64 @@ pub struct Config {
     pub tls: Option<(PathBuf, PathBuf)>,
     /// Policies.
     pub policy: Policy,
+    /// Optional modules, object storage, the trust bundle, the log level.
+    pub capabilities: Capabilities,
+}
+
+/// Refuses settings of ours that nothing read (in production; `--dev` only warns).
+fn refuse_unread(rec: &Recording<'_>, dev: bool) -> Result<(), ConfigError> {
+    let unread = rec.unread();
+    if unread.is_empty() {
+        return Ok(());
+    }
+    let vars = unread.join(", ");
+    if dev {
+        tracing::warn!(%vars, "settings set but not used by this bot server");
+        return Ok(());
+    }
+    Err(ConfigError::Unread { vars })
+}
+
+/// What `bot-server migrate` reads: the database settings, the owner's, the mode and the
+/// log level; any other setting of ours is refused.
+pub fn migration_settings(
+    src: &dyn Source,
+    dev: bool,
+) -> Result<(DatabaseConfig, Option<DatabaseConfig>), ConfigError> {
+    let rec = Recording::new(src);
+    let dev = dev || rec.get(env::MODE).is_some_and(|m| m == "dev");
+    let _ = rec.get(env::LOG_LEVEL);
+    let runtime = database(&rec, dev)?;
+    let owner = database_owner(&rec, &runtime, dev)?;
+    refuse_unread(&rec, dev)?;
+    Ok((runtime, owner))
 }
 
 impl Config {
-    /// Reads and validates everything. `dev` forces loopback listeners.
+    /// Reads and validates everything; a setting of ours that nothing read is refused
+    /// in production. `dev` forces loopback listeners.
     pub fn load(src: &dyn Source, dev: bool) -> Result<Self, ConfigError> {
+        let rec = Recording::new(src);
+        let cfg = Self::load_from(&rec, dev)?;
+        refuse_unread(&rec, cfg.dev)?;
+        Ok(cfg)
+    }
+
+    /// [`Config::load`] without refusing unread settings, and the names of every
+    /// variable it asked for (the contract test).
+    pub fn load_recorded(
+        src: &dyn Source,
+        dev: bool,
+    ) -> (
+        Result<Self, ConfigError>,
+        std::collections::BTreeSet<String>,
+    ) {
+        let rec = Recording::new(src);
+        let cfg = Self::load_from(&rec, dev);
+        (cfg, rec.read())
+    }
+
+    fn load_from(src: &dyn Source, dev: bool) -> Result<Self, ConfigError> {
         let dev = dev || src.get(env::MODE).is_some_and(|m| m == "dev");
         let default_port = |p: i32| u16::try_from(p).unwrap_or(8080);
         let mut listen: SocketAddr = parse(
@@ -273,6 +346,7 @@ impl Config {
             cache: cache(src, dev)?,
             tls,
             policy: policy(src)?,
+            capabilities: capabilities(src, dev)?,
         })
     }
 }

@@ -194,7 +194,11 @@ pub fn database(src: &dyn Source, dev: bool) -> Result<DatabaseConfig, ConfigErr
             user,
             password: secret_file(src, env::DATABASE_PASSWORD_FILE, check)?,
             verify_full,
-            ca_file: src.get(env::DATABASE_CA_FILE).map(PathBuf::from),
+            // Without a CA of its own, the operator's trust bundle.
+            ca_file: src
+                .get(env::DATABASE_CA_FILE)
+                .or_else(|| src.get(env::TLS_CA_FILE))
+                .map(PathBuf::from),
             client_cert,
         });
     }
@@ -278,7 +282,11 @@ pub fn cache(src: &dyn Source, dev: bool) -> Result<Option<CacheConfig>, ConfigE
     Ok(Some(CacheConfig {
         url,
         password: secret(src, "CACHE_PASSWORD", !dev)?,
-        ca_file: src.get(env::CACHE_CA_FILE).map(PathBuf::from),
+        // Without a CA of its own, the operator's trust bundle.
+        ca_file: src
+            .get(env::CACHE_CA_FILE)
+            .or_else(|| src.get(env::TLS_CA_FILE))
+            .map(PathBuf::from),
         client_cert: client_cert(
             src,
             env::CACHE_CLIENT_CERT_FILE,

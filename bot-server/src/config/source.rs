@@ -1,7 +1,9 @@
-//! Where settings come from: the process environment, or a map in tests; and the
-//! groups of this process (for secret-file permission checks).
+//! Where settings come from: the process environment, or a map in tests; the groups of
+//! this process (for secret-file permission checks); and [`Recording`], which notes
+//! every setting read, so a setting of ours that nothing read is refused, not ignored.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Mutex;
 
 use generalbot_crds::contract;
 
@@ -11,6 +13,73 @@ pub trait Source {
     fn get(&self, var: &str) -> Option<String>;
     /// The groups the process belongs to (effective gid first).
     fn groups(&self) -> Vec<u32>;
+    /// The names of every variable set and not empty.
+    fn names(&self) -> Vec<String>;
+}
+
+/// The prefixes of the variables that are ours: one of them set and never read is a
+/// setting this server does not honour.
+pub const OUR_PREFIXES: [&str; 7] = [
+    "BOTSERVER_",
+    "DATABASE_",
+    "CACHE_",
+    "STORAGE_",
+    "VECTORDB_",
+    "OIDC_",
+    "SMTP_",
+];
+
+/// A source that notes every variable asked for.
+pub struct Recording<'a> {
+    inner: &'a dyn Source,
+    read: Mutex<BTreeSet<String>>,
+}
+
+impl<'a> Recording<'a> {
+    /// Records what is read from `inner`.
+    pub fn new(inner: &'a dyn Source) -> Self {
+        Self {
+            inner,
+            read: Mutex::new(BTreeSet::new()),
+        }
+    }
+
+    /// Every variable asked for so far.
+    pub fn read(&self) -> BTreeSet<String> {
+        match self.read.lock() {
+            Ok(r) => r.clone(),
+            Err(p) => p.into_inner().clone(),
+        }
+    }
+
+    /// Our variables that are set but were never asked for, in order.
+    pub fn unread(&self) -> Vec<String> {
+        let read = self.read();
+        let mut out: Vec<String> = self
+            .inner
+            .names()
+            .into_iter()
+            .filter(|n| OUR_PREFIXES.iter().any(|p| n.starts_with(p)) && !read.contains(n))
+            .collect();
+        out.sort();
+        out
+    }
+}
+
+impl Source for Recording<'_> {
+    fn get(&self, var: &str) -> Option<String> {
+        match self.read.lock() {
+            Ok(mut r) => r.insert(var.to_owned()),
+            Err(p) => p.into_inner().insert(var.to_owned()),
+        };
+        self.inner.get(var)
+    }
+    fn groups(&self) -> Vec<u32> {
+        self.inner.groups()
+    }
+    fn names(&self) -> Vec<String> {
+        self.inner.names()
+    }
 }
 
 /// The process environment.
@@ -23,6 +92,12 @@ impl Source for ProcessEnv {
     }
     fn groups(&self) -> Vec<u32> {
         process_groups()
+    }
+    fn names(&self) -> Vec<String> {
+        std::env::vars_os()
+            .filter(|(_, v)| !v.is_empty())
+            .filter_map(|(k, _)| k.into_string().ok())
+            .collect()
     }
 }
 
@@ -41,6 +116,13 @@ impl Source for MapSource {
     }
     fn groups(&self) -> Vec<u32> {
         self.groups.clone()
+    }
+    fn names(&self) -> Vec<String> {
+        self.vars
+            .iter()
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(k, _)| k.clone())
+            .collect()
     }
 }
 

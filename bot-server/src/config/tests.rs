@@ -245,12 +245,16 @@ fn refuses_a_ring_file_readable_by_others_and_prefers_rings() {
         "{e}"
     );
     std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o400)).unwrap();
-    let c = Config::load(&s, false).unwrap();
-    assert_eq!(
-        c.keys.field.active_id(),
-        "f1",
-        "the ring wins over DATABASE_ENCRYPTION_KEY"
+    // The ring wins, and the single key it replaces is not silently ignored.
+    let unread = Config::load(&s, false).unwrap_err().to_string();
+    assert!(
+        unread.contains("DATABASE_ENCRYPTION_KEY set but not used"),
+        "{unread}"
     );
+    let mut s = s;
+    s.vars.remove(DATABASE_ENCRYPTION_KEY);
+    let c = Config::load(&s, false).unwrap();
+    assert_eq!(c.keys.field.active_id(), "f1");
     assert_eq!(c.keys.keys_dir.as_deref(), Some(dir.as_path()));
 }
 

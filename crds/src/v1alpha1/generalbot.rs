@@ -449,9 +449,12 @@ pub struct Features {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct EncryptionSpec {
-    /// Encrypt sensitive database fields (message text, email, conversation state,
-    /// attachment metadata) with AES-256-GCM under the field key ring.
+    /// Sensitive database fields (message text, email, TOTP secrets, conversation state,
+    /// attachment metadata) are encrypted with AES-256-GCM under the field key ring. Always
+    /// on: the only accepted value is `true` (the field stays so an explicit `false`
+    /// is refused rather than ignored).
     #[serde(default = "default_true")]
+    #[schemars(extend("x-kubernetes-validations" = [{"rule": "self == true", "message": "field encryption is always on: remove databaseFields or set it to true"}]))]
     pub database_fields: bool,
     /// Server-side encryption of the object storage bucket.
     #[serde(default)]

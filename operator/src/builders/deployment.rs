@@ -311,10 +311,6 @@ fn environment(ctx: &BuildContext<'_>, services: &[DeclaredService<'_>]) -> Vec<
         var(env::MAX_UPLOAD_SIZE, s.max_upload_size_bytes.to_string()),
         var(env::REQUIRE_MFA, s.require_mfa.to_string()),
         var(env::ENABLE_AUDIT, s.audit.to_string()),
-        var(
-            env::ENCRYPT_FIELDS,
-            spec.encryption.database_fields.to_string(),
-        ),
         var(env::FEATURES, features.join(",")),
     ];
     for service in services {
