@@ -14,6 +14,7 @@
 //! - [`key_usage`]: how many stored records still need each key (for the operator).
 //! - [`shared`]: sessions and counters every replica shares (cache, database or memory).
 //! - [`reencrypt`]: background re-encryption and re-indexing under the active keys.
+//! - [`oidc`]: sign-in through the directory service (OpenID Connect relying party).
 //! - [`ops`]: `/healthz`, `/readyz` and `/metrics`.
 
 pub mod audit;
@@ -24,6 +25,7 @@ pub mod crypto;
 pub mod http;
 pub mod key_usage;
 pub mod metrics;
+pub mod oidc;
 pub mod ops;
 pub mod reencrypt;
 pub mod shared;
@@ -59,6 +61,9 @@ pub enum StartError {
     /// The TLS certificate is unusable.
     #[error(transparent)]
     Tls(#[from] tls::TlsError),
+    /// The directory service's settings are unusable.
+    #[error(transparent)]
+    Directory(#[from] oidc::OidcError),
 }
 
 /// Connects storage and cache and builds the shared state.
@@ -84,14 +89,21 @@ pub async fn build_state(config: &Config) -> Result<Arc<AppState>, StartError> {
         Some(shared.clone()),
         metrics.audit_failures.clone(),
     ));
-    let auth = Arc::new(AuthService::new(
-        store.clone(),
-        keys.clone(),
-        shared,
-        audit,
-        metrics.clone(),
-        config.policy.clone(),
-    ));
+    let directory = match &config.directory {
+        Some(d) => Some(Arc::new(oidc::Directory::new(d.clone())?)),
+        None => None,
+    };
+    let auth = Arc::new(
+        AuthService::new(
+            store.clone(),
+            keys.clone(),
+            shared,
+            audit,
+            metrics.clone(),
+            config.policy.clone(),
+        )
+        .with_directory(directory),
+    );
     Ok(Arc::new(AppState {
         auth,
         store,

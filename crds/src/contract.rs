@@ -335,6 +335,22 @@ pub mod env {
     pub const OIDC_CLIENT_ID_FILE: &str = "OIDC_CLIENT_ID_FILE";
     /// File holding the OIDC client secret.
     pub const OIDC_CLIENT_SECRET_FILE: &str = "OIDC_CLIENT_SECRET_FILE";
+    /// File holding the CA of the directory's certificate (public roots when unset).
+    pub const OIDC_CA_FILE: &str = "OIDC_CA_FILE";
+    /// The bot server's callback URL the directory redirects to after sign-in.
+    pub const OIDC_REDIRECT_URL: &str = "OIDC_REDIRECT_URL";
+    /// The claim that lists a user's groups (`groups` by default).
+    pub const OIDC_ROLES_CLAIM: &str = "OIDC_ROLES_CLAIM";
+    /// Groups whose members are administrators (comma-separated).
+    pub const OIDC_ADMIN_GROUPS: &str = "OIDC_ADMIN_GROUPS";
+    /// Groups whose members are operators (comma-separated).
+    pub const OIDC_OPERATOR_GROUPS: &str = "OIDC_OPERATOR_GROUPS";
+    /// The audience a directory access token must carry to be accepted on the API (the
+    /// client id when unset).
+    pub const OIDC_AUDIENCE: &str = "OIDC_AUDIENCE";
+    /// Who may sign in with a local password: `all`, `admins` (break-glass
+    /// administrators, the default with a directory) or `off`.
+    pub const PASSWORD_LOGIN: &str = "BOTSERVER_PASSWORD_LOGIN";
     /// SMTP submission host and port (`host:port`).
     pub const SMTP_ADDR: &str = "SMTP_ADDR";
     /// File holding the SMTP user name.
@@ -344,7 +360,7 @@ pub mod env {
 
     /// Every variable above: the contract test checks each is either produced by the
     /// operator and consumed by the bot server, or named as one of the bot server's own.
-    pub const ALL: [&str; 58] = [
+    pub const ALL: [&str; 65] = [
         MODE,
         JWT_SECRET,
         ENCRYPTION_KEY,
@@ -400,6 +416,13 @@ pub mod env {
         OIDC_ISSUER,
         OIDC_CLIENT_ID_FILE,
         OIDC_CLIENT_SECRET_FILE,
+        OIDC_CA_FILE,
+        OIDC_REDIRECT_URL,
+        OIDC_ROLES_CLAIM,
+        OIDC_ADMIN_GROUPS,
+        OIDC_OPERATOR_GROUPS,
+        OIDC_AUDIENCE,
+        PASSWORD_LOGIN,
         SMTP_ADDR,
         SMTP_USER_FILE,
         SMTP_PASSWORD_FILE,

@@ -79,6 +79,12 @@ pub fn mk_full_gb(name: &str) -> GeneralBot {
     s.directory = Some(DirectorySpec {
         endpoint: mk_endpoint("zitadel", "oidc-client"),
         issuer_url: "https://id.example.com".to_owned(),
+        redirect_url: "https://chat.example.com/api/auth/oidc/callback".to_owned(),
+        roles_claim: "groups".to_owned(),
+        admin_groups: vec!["bot-admins".to_owned()],
+        operator_groups: vec![],
+        api_audience: None,
+        password_login: generalbot_crds::v1alpha1::PasswordLogin::AdminsOnly,
     });
     s.mail = Some(mk_endpoint("smtp", "smtp-credentials"));
     gb.spec.server.features = Features {

@@ -151,9 +151,15 @@ impl Drop for Run {
 /// Creates the run's namespace, installs the CRD and starts the operator on it, with
 /// `propagation` seconds for a changed Secret to reach the pods and `extra` arguments.
 pub async fn start(client: Client, propagation: u32, extra: &[&str]) -> Run {
+    // Unique per run and per test: the process, the time to the nanosecond and a
+    // counter (two tests of one binary can start within the same second, and the
+    // namespace of the one before may still be terminating).
+    static STARTED: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let suffix = format!(
-        "{:x}",
-        std::process::id() ^ (jiff::Timestamp::now().as_second() as u32)
+        "{:x}-{:x}-{}",
+        std::process::id(),
+        jiff::Timestamp::now().as_nanosecond() as u64 & 0xffff_ffff,
+        STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     );
     let ns = format!("gb-e2e-{suffix}");
     let namespaces: Api<Namespace> = Api::all(client.clone());

@@ -77,6 +77,11 @@ fn everything_on() -> GeneralBot {
         .unwrap()
         .tls
         .client_certificate = true;
+    let directory = gb.spec.services.directory.as_mut().unwrap();
+    directory.endpoint.tls.ca_secret = Some(generalbot_crds::v1alpha1::SecretRef {
+        name: "directory-ca".to_owned(),
+    });
+    directory.api_audience = Some("sales-bot-api".to_owned());
     gb
 }
 

@@ -2,6 +2,7 @@
 //! login, refresh and logout flows that tie them to storage and the audit log.
 
 pub mod accounts;
+pub mod directory;
 pub mod hashing;
 pub mod lockout;
 pub mod password;

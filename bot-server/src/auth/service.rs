@@ -11,7 +11,7 @@ use super::lockout::{FailureOutcome, FailurePolicy};
 use super::tokens::{self, Claims, TokenError};
 use super::{Role, password, totp};
 use crate::audit::{Audit, AuditKind};
-use crate::config::Policy;
+use crate::config::{PasswordLogin, Policy};
 use crate::crypto::blind_index;
 use crate::crypto::field::{self, FieldContext, FieldError};
 use crate::crypto::store::KeyStore;
@@ -46,6 +46,12 @@ pub enum AuthError {
     /// A TOTP code was sent with no enrolment started.
     #[error("no TOTP enrolment is pending: start one first")]
     NoEnrolment,
+    /// The directory service failed or refused the sign-in.
+    #[error(transparent)]
+    Directory(#[from] crate::oidc::OidcError),
+    /// A directory sign-in that policy refuses (its reason is audited).
+    #[error("sign-in refused: {0}")]
+    SignInRefused(&'static str),
     /// A password is too weak to store.
     #[error("password must be at least 12 characters")]
     WeakPassword,
@@ -110,6 +116,8 @@ pub struct AuthService {
     pub shared: Shared,
     /// Audit log.
     pub audit: Arc<Audit>,
+    /// The directory service, when sign-in goes through one.
+    pub directory: Option<Arc<crate::oidc::Directory>>,
     /// Metrics.
     pub metrics: Arc<Metrics>,
     pub(super) policy: Policy,
@@ -145,7 +153,14 @@ impl AuthService {
             policy,
             hasher: Hasher::default(),
             dummy_hash: password::dummy_hash(),
+            directory: None,
         }
+    }
+
+    /// With sign-in through `directory`.
+    pub fn with_directory(mut self, directory: Option<Arc<crate::oidc::Directory>>) -> Self {
+        self.directory = directory;
+        self
     }
 
     fn failure_policy(&self) -> FailurePolicy {
@@ -189,8 +204,11 @@ impl AuthService {
         .map(|n| u64::try_from(n).unwrap_or(u64::MAX));
         let allowed = attempt.is_some_and(|n| n <= u64::from(policy.lock_at));
         // The same Argon2 work whether or not the account exists or is locked.
+        // An account of the directory has no password: the dummy's work, no match.
         let hash = match (&user, allowed) {
-            (Some(u), true) => u.password_hash.as_str(),
+            (Some(u), true) if u.password_hash != super::directory::NO_PASSWORD => {
+                u.password_hash.as_str()
+            }
             _ => self.dummy_hash.as_str(),
         };
         let password_ok = match self.hasher.verify(pw, hash).await {
@@ -255,6 +273,22 @@ impl AuthService {
             }
         }
         let role = Role::parse(&user.role).ok_or(AuthError::InvalidCredentials)?;
+        let permitted = match self.policy.password_login {
+            PasswordLogin::All => true,
+            PasswordLogin::Admins => role == Role::Admin,
+            PasswordLogin::Off => false,
+        };
+        if !permitted {
+            self.audit
+                .record(
+                    AuditKind::AuthAttempt,
+                    &user.id,
+                    "failure",
+                    serde_json::json!({"reason": "password_login_not_allowed", "ip": ip.to_string()}),
+                )
+                .await;
+            return Err(AuthError::InvalidCredentials);
+        }
         // The account's count restarts; the client address's does not (an attacker who
         // owns one account must not reset the budget they spray others with).
         self.store.reset_failed_logins(&user.id, now()).await?;
@@ -352,7 +386,7 @@ impl AuthService {
 
     /// A token pair for a session; the refresh token ends at `family_ends` (unix
     /// seconds) when the session already has one, else after the refresh lifetime.
-    async fn issue(
+    pub(super) async fn issue(
         &self,
         user_id: &str,
         role: Role,
@@ -461,7 +495,10 @@ impl AuthService {
     /// Checks a bearer token and its session.
     pub async fn authenticate(&self, bearer: &str) -> Result<Principal, AuthError> {
         let keys = self.keys.current();
-        let claims = tokens::verify(&keys.jwt, bearer).map_err(|_| AuthError::InvalidToken)?;
+        let claims = match tokens::verify(&keys.jwt, bearer) {
+            Ok(claims) => claims,
+            Err(_) => return self.directory_principal(bearer).await,
+        };
         let user = self
             .shared
             .touch_session(&claims.sid, self.policy.session_timeout)

@@ -1,6 +1,6 @@
 //! Settings beyond the core, each honoured or refused by name, never ignored: the
 //! optional modules asked for (`BOTSERVER_FEATURES`); the services whose clients this
-//! server does not have yet (a directory service, mail, a vector database); object
+//! server does not have yet (mail, a vector database); object
 //! storage (validated at start); the trust bundle (the fallback CA of outgoing TLS); field
 //! encryption (always on, so the only accepted value is `true`); the log level.
 
@@ -126,19 +126,9 @@ fn features(src: &dyn Source) -> Result<Vec<String>, ConfigError> {
     Ok(asked)
 }
 
-/// A directory service, mail and a vector database need clients this server does not
-/// have yet: each of their settings is refused by name rather than left unread.
+/// Mail and a vector database need clients this server does not have yet: each of their settings is refused by name rather than left unread.
 fn refuse_missing_clients(src: &dyn Source) -> Result<(), ConfigError> {
-    let groups: [(&[&'static str], &str, &'static str); 3] = [
-        (
-            &[
-                env::OIDC_ISSUER,
-                env::OIDC_CLIENT_ID_FILE,
-                env::OIDC_CLIENT_SECRET_FILE,
-            ],
-            "sign-in through a directory service (OpenID Connect)",
-            "remove spec.services.directory; local accounts sign in meanwhile",
-        ),
+    let groups: [(&[&'static str], &str, &'static str); 2] = [
         (
             &[env::SMTP_ADDR, env::SMTP_USER_FILE, env::SMTP_PASSWORD_FILE],
             "sending mail",

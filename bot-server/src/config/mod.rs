@@ -24,6 +24,7 @@
 //! the variable names, the error type and [`Config::load`].
 
 mod capabilities;
+mod directory;
 mod keys;
 mod policy;
 mod secrets;
@@ -40,6 +41,7 @@ use generalbot_crds::contract::{self, env};
 use crate::crypto::keyring::KeyRingError;
 
 pub use capabilities::*;
+pub use directory::*;
 pub use keys::*;
 pub use policy::*;
 pub use secrets::*;
@@ -240,6 +242,10 @@ pub struct Config {
     pub policy: Policy,
     /// Optional modules, object storage, the trust bundle, the log level.
     pub capabilities: Capabilities,
+    /// Sign-in through a directory service, when declared.
+    pub directory: Option<DirectoryConfig>,
+    /// Who may sign in with a local password.
+    pub password_login: PasswordLogin,
 }
 
 /// Refuses settings of ours that nothing read (in production; `--dev` only warns).
@@ -330,12 +336,14 @@ impl Config {
                 });
             }
         };
-        if tls.is_none() && !dev && src.get(env::ALLOW_PLAINTEXT).as_deref() != Some("true") {
+        let plaintext = src.get(env::ALLOW_PLAINTEXT).as_deref() == Some("true");
+        if tls.is_none() && !dev && !plaintext {
             return Err(ConfigError::PlaintextRefused {
                 var: env::ALLOW_PLAINTEXT,
             });
         }
         let database = database(src, dev)?;
+        let (directory, password_login) = directory(src, dev, plaintext)?;
         Ok(Self {
             dev,
             listen,
@@ -345,8 +353,13 @@ impl Config {
             database,
             cache: cache(src, dev)?,
             tls,
-            policy: policy(src)?,
+            policy: Policy {
+                password_login,
+                ..policy(src)?
+            },
             capabilities: capabilities(src, dev)?,
+            directory,
+            password_login,
         })
     }
 }

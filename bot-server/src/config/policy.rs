@@ -36,6 +36,8 @@ pub struct Policy {
     pub require_mfa: bool,
     /// Audit log enabled.
     pub enable_audit: bool,
+    /// Who may sign in with a local password (set from the directory settings).
+    pub password_login: super::PasswordLogin,
 }
 
 impl Default for Policy {
@@ -54,6 +56,7 @@ impl Default for Policy {
             max_upload_size: 10 * 1024 * 1024,
             require_mfa: false,
             enable_audit: true,
+            password_login: super::PasswordLogin::All,
         }
     }
 }
@@ -105,5 +108,6 @@ pub fn policy(src: &dyn Source) -> Result<Policy, ConfigError> {
         )?,
         require_mfa: parse(src, env::REQUIRE_MFA, d.require_mfa, "true or false")?,
         enable_audit: parse(src, env::ENABLE_AUDIT, d.enable_audit, "true or false")?,
+        password_login: d.password_login,
     })
 }

@@ -363,3 +363,35 @@ fn debug_output_has_no_secrets() {
         "{d}"
     );
 }
+
+#[test]
+fn a_directory_needs_its_client_and_callback_and_keeps_passwords_for_admins() {
+    let dir = tmp();
+    let id = file(&dir, "client-id", "bot", 0o400);
+    let secret = file(&dir, "client-secret", "a-secret", 0o400);
+    let base = [
+        (env::OIDC_ISSUER, "https://id.example.com/"),
+        (env::OIDC_CLIENT_ID_FILE, id.to_str().unwrap()),
+        (env::OIDC_CLIENT_SECRET_FILE, secret.to_str().unwrap()),
+    ];
+    let e = Config::load(&production(&base), false).unwrap_err();
+    assert!(e.to_string().contains("OIDC_REDIRECT_URL"), "{e}");
+    let mut with_callback = base.to_vec();
+    with_callback.push((
+        env::OIDC_REDIRECT_URL,
+        "https://bot.example.com/api/auth/oidc/callback",
+    ));
+    let c = Config::load(&production(&with_callback), false).unwrap();
+    let d = c.directory.unwrap();
+    assert_eq!(d.issuer, "https://id.example.com");
+    assert_eq!(d.audience, "bot", "the client id by default");
+    assert_eq!(d.roles_claim, "groups");
+    assert_eq!(c.policy.password_login, PasswordLogin::Admins);
+    assert!(!format!("{d:?}").contains("a-secret"));
+    let mut http_issuer = with_callback.clone();
+    http_issuer[0] = (env::OIDC_ISSUER, "http://id.example.com");
+    assert!(Config::load(&production(&http_issuer), false).is_err());
+    // Without a directory, password sign-in cannot be switched off.
+    let e = Config::load(&production(&[(env::PASSWORD_LOGIN, "off")]), false).unwrap_err();
+    assert!(e.to_string().contains("nobody could sign in"), "{e}");
+}

@@ -70,12 +70,21 @@ async fn refresh(
     Ok(Json(s.auth.refresh(&r.refresh_token, ip.0).await?))
 }
 
+/// Ends the session; with a directory, also says where to send the browser to sign out
+/// of the directory.
 async fn logout(
     State(s): State<Arc<AppState>>,
     AuthUser(p): AuthUser,
-) -> Result<axum::http::StatusCode, ApiError> {
+) -> Result<axum::response::Response, ApiError> {
     s.auth.logout(&p).await?;
-    Ok(axum::http::StatusCode::NO_CONTENT)
+    let end_session = match &s.auth.directory {
+        Some(d) => d.end_session_url().await,
+        None => None,
+    };
+    Ok(match end_session {
+        Some(url) => Json(serde_json::json!({ "end_session_url": url })).into_response(),
+        None => axum::http::StatusCode::NO_CONTENT.into_response(),
+    })
 }
 
 async fn jwks(State(s): State<Arc<AppState>>) -> Json<serde_json::Value> {

@@ -57,6 +57,14 @@ impl IntoResponse for ApiError {
                 StatusCode::SERVICE_UNAVAILABLE,
                 "too many password checks at once; try again shortly",
             ),
+            Self::Auth(AuthError::Directory(_)) => (
+                StatusCode::UNAUTHORIZED,
+                "sign-in through the directory failed",
+            ),
+            Self::Auth(AuthError::SignInRefused(_)) => (
+                StatusCode::FORBIDDEN,
+                "sign-in refused: ask an administrator",
+            ),
             Self::Auth(AuthError::NoSuchUser) => (StatusCode::NOT_FOUND, "no such user"),
             Self::Auth(AuthError::SelfChange) => (
                 StatusCode::CONFLICT,

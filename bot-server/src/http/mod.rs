@@ -8,6 +8,7 @@ pub mod auth;
 pub mod error;
 pub mod extractor;
 pub mod messages;
+pub mod oidc;
 pub mod ratelimit;
 
 use std::net::SocketAddr;
@@ -97,7 +98,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .collect();
     let cors = CorsLayer::new()
         .allow_origin(AllowOrigin::list(origins))
-        .allow_methods([Method::GET, Method::POST, Method::DELETE])
+        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
         .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
         .allow_credentials(true)
         .max_age(Duration::from_secs(600));
@@ -106,6 +107,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     };
     Router::new()
         .merge(auth::router())
+        .merge(oidc::router())
         .merge(messages::router())
         .merge(admin::router())
         .route(

@@ -42,10 +42,15 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../../migrations/postgres/0007_least_privilege.sql"),
         include_str!("../../migrations/sqlite/0007_least_privilege.sql"),
     ),
+    (
+        8,
+        include_str!("../../migrations/postgres/0008_directory_identities.sql"),
+        include_str!("../../migrations/sqlite/0008_directory_identities.sql"),
+    ),
 ];
 
 /// The schema version this build needs.
-pub const LATEST: i64 = 7;
+pub const LATEST: i64 = 8;
 
 /// Applies every migration not yet applied.
 pub async fn run(pool: &AnyPool, backend: Backend) -> Result<(), StoreError> {

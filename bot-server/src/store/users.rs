@@ -247,6 +247,7 @@ impl Store {
             "DELETE FROM messages WHERE user_id = $1",
             "DELETE FROM conversations WHERE user_id = $1",
             "DELETE FROM refresh_tokens WHERE user_id = $1",
+            "DELETE FROM identities WHERE user_id = $1",
         ] {
             sqlx::query(sql)
                 .bind(id)
@@ -304,6 +305,75 @@ impl Store {
                 .bind(step),
         )
         .await
+    }
+
+    /// The user linked to a directory identity, if any.
+    pub async fn user_by_identity(
+        &self,
+        issuer: &str,
+        subject: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let row = self
+            .scoped_optional(
+                AUTH,
+                sqlx::query("SELECT user_id FROM identities WHERE issuer = $1 AND subject = $2")
+                    .bind(issuer)
+                    .bind(subject),
+            )
+            .await
+            .map_err(q("finding a directory identity"))?;
+        row.map(|r| r.try_get("user_id"))
+            .transpose()
+            .map_err(q("finding a directory identity"))
+    }
+
+    /// Creates a user and links it to a directory identity, in one transaction.
+    pub async fn insert_directory_user(
+        &self,
+        u: NewUser<'_>,
+        issuer: &str,
+        subject: &str,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.as_user(AUTH).await?;
+        let inserted = sqlx::query(
+            "INSERT INTO users (id, email_enc, email_index, email_index_key, password_hash, role, totp_enc, failed_logins, locked_until, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, 0, 0, $8)",
+        )
+        .bind(u.id)
+        .bind(u.email_enc)
+        .bind(u.email_index)
+        .bind(u.email_index_key)
+        .bind(u.password_hash)
+        .bind(u.role)
+        .bind(u.totp_enc)
+        .bind(now())
+        .execute(&mut *tx)
+        .await;
+        match inserted {
+            Ok(_) => {}
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                return Err(StoreError::Conflict {
+                    what: "a user with this email",
+                });
+            }
+            Err(source) => {
+                return Err(StoreError::Query {
+                    operation: "inserting a user",
+                    source,
+                });
+            }
+        }
+        sqlx::query(
+            "INSERT INTO identities (issuer, subject, user_id, created_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(issuer)
+        .bind(subject)
+        .bind(u.id)
+        .bind(now())
+        .execute(&mut *tx)
+        .await
+        .map_err(q("linking a directory identity"))?;
+        tx.commit().await.map_err(q("creating a directory user"))
     }
 
     /// Runs one update in the identity service's scope; whether it changed a row.

@@ -118,6 +118,58 @@ pub struct DirectorySpec {
     /// The OIDC issuer URL, which must be HTTPS.
     #[schemars(length(min = 9, max = 512), pattern(r"^https://"))]
     pub issuer_url: String,
+    /// The bot's public callback URL, registered with the directory as a redirect URI
+    /// (`https://chat.example.com/api/auth/oidc/callback`).
+    #[schemars(length(min = 9, max = 512), pattern(r"^https://"))]
+    pub redirect_url: String,
+    /// The ID token claim that lists the user's groups.
+    #[serde(default = "default_roles_claim")]
+    #[schemars(length(min = 1, max = 128))]
+    pub roles_claim: String,
+    /// Groups whose members are administrators.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 32))]
+    pub admin_groups: Vec<String>,
+    /// Groups whose members are operators. Anyone else signs in as a plain user.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 32))]
+    pub operator_groups: Vec<String>,
+    /// The audience a directory access token must carry to be accepted on the API; the
+    /// client id when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 256))]
+    pub api_audience: Option<String>,
+    /// Who may still sign in with a local password: `AdminsOnly` (break-glass
+    /// administrators), `All` or `Off`.
+    #[serde(default)]
+    pub password_login: PasswordLogin,
+}
+
+fn default_roles_claim() -> String {
+    "groups".to_owned()
+}
+
+/// Who may sign in with a local password when a directory is declared.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum PasswordLogin {
+    /// Administrators only (break-glass accounts).
+    #[default]
+    AdminsOnly,
+    /// Every local account.
+    All,
+    /// Nobody: every sign-in goes through the directory.
+    Off,
+}
+
+impl PasswordLogin {
+    /// The value of `BOTSERVER_PASSWORD_LOGIN`.
+    pub fn as_env(self) -> &'static str {
+        match self {
+            Self::AdminsOnly => "admins",
+            Self::All => "all",
+            Self::Off => "off",
+        }
+    }
 }
 
 /// A reference to a Secret in the GeneralBot's namespace.

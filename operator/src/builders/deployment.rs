@@ -362,7 +362,20 @@ fn service_environment(ctx: &BuildContext<'_>, service: &DeclaredService<'_>) ->
             .services
             .directory
             .as_ref()
-            .map(|d| vec![var(env::OIDC_ISSUER, d.issuer_url.clone())])
+            .map(|d| {
+                let mut v = vec![
+                    var(env::OIDC_ISSUER, d.issuer_url.clone()),
+                    var(env::OIDC_REDIRECT_URL, d.redirect_url.clone()),
+                    var(env::OIDC_ROLES_CLAIM, d.roles_claim.clone()),
+                    var(env::OIDC_ADMIN_GROUPS, d.admin_groups.join(",")),
+                    var(env::OIDC_OPERATOR_GROUPS, d.operator_groups.join(",")),
+                    var(env::PASSWORD_LOGIN, d.password_login.as_env()),
+                ];
+                if let Some(aud) = &d.api_audience {
+                    v.push(var(env::OIDC_AUDIENCE, aud.clone()));
+                }
+                v
+            })
             .unwrap_or_default(),
         ServiceKind::Mail => vec![var(env::SMTP_ADDR, host_port)],
     };
@@ -377,8 +390,9 @@ fn service_environment(ctx: &BuildContext<'_>, service: &DeclaredService<'_>) ->
             ca_env,
             format!("{}/ca.crt", contract::service_ca_dir(service.kind.id())),
         )),
-        // No CA of its own: the operator's trust bundle.
-        (Some(ca_env), None, TlsMode::VerifyFull) => {
+        // No CA of its own: the operator's trust bundle; a directory service is often
+        // public, so it is verified against the public roots instead.
+        (Some(ca_env), None, TlsMode::VerifyFull) if service.kind != ServiceKind::Directory => {
             vars.push(var(ca_env, tls_path(tls_files::CA)))
         }
         _ => {}

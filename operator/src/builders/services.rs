@@ -128,7 +128,8 @@ impl ServiceKind {
             Self::Postgres => Some(env::DATABASE_CA_FILE),
             Self::Cache => Some(env::CACHE_CA_FILE),
             Self::ObjectStorage => Some(env::STORAGE_CA_FILE),
-            Self::VectorDb | Self::Directory | Self::Mail => None,
+            Self::Directory => Some(env::OIDC_CA_FILE),
+            Self::VectorDb | Self::Mail => None,
         }
     }
 }
