@@ -155,6 +155,7 @@ pub const MAX_PAGE: i64 = 1000;
 pub struct Audit {
     store: Store,
     keys: KeyStore,
+    alerts: Option<std::sync::Arc<crate::notify::Notifier>>,
     enabled: bool,
     shared: Option<Shared>,
     failures: prometheus_client::metrics::counter::Counter,
@@ -184,10 +185,17 @@ impl Audit {
         Self {
             store,
             keys,
+            alerts: None,
             enabled,
             shared,
             failures,
         }
+    }
+
+    /// With the security events the guide lists mailed to the administrators.
+    pub fn with_alerts(mut self, alerts: Option<std::sync::Arc<crate::notify::Notifier>>) -> Self {
+        self.alerts = alerts;
+        self
     }
 
     /// Records an event. `detail` must never hold secrets or message text. Failures are
@@ -213,6 +221,12 @@ impl Audit {
             detail = %detail,
             "audit event"
         );
+        if let Some(alerts) = &self.alerts
+            && crate::notify::is_alert(kind, outcome)
+        {
+            let (alerts, outcome, detail) = (alerts.clone(), outcome.to_owned(), detail.clone());
+            tokio::spawn(async move { alerts.security_event(kind, &outcome, &detail).await });
+        }
         if !self.enabled {
             return;
         }

@@ -15,6 +15,7 @@
 //! - [`shared`]: sessions and counters every replica shares (cache, database or memory).
 //! - [`reencrypt`]: background re-encryption and re-indexing under the active keys.
 //! - [`oidc`]: sign-in through the directory service (OpenID Connect relying party).
+//! - [`mail`]: sending mail over SMTP with TLS; [`notify`]: who is told what by mail.
 //! - [`ops`]: `/healthz`, `/readyz` and `/metrics`.
 
 pub mod audit;
@@ -24,7 +25,9 @@ pub mod conn_limits;
 pub mod crypto;
 pub mod http;
 pub mod key_usage;
+pub mod mail;
 pub mod metrics;
+pub mod notify;
 pub mod oidc;
 pub mod ops;
 pub mod reencrypt;
@@ -64,6 +67,9 @@ pub enum StartError {
     /// The directory service's settings are unusable.
     #[error(transparent)]
     Directory(#[from] oidc::OidcError),
+    /// The mail settings are unusable.
+    #[error(transparent)]
+    Mail(#[from] mail::MailError),
 }
 
 /// Connects storage and cache and builds the shared state.
@@ -82,13 +88,25 @@ pub async fn build_state(config: &Config) -> Result<Arc<AppState>, StartError> {
     );
     let keys = KeyStore::new(config.keys.clone());
     let metrics = Arc::new(Metrics::default());
-    let audit = Arc::new(Audit::new(
-        store.clone(),
-        keys.clone(),
-        config.policy.enable_audit,
-        Some(shared.clone()),
-        metrics.audit_failures.clone(),
-    ));
+    let notifier = match &config.capabilities.mail {
+        Some(m) => Some(Arc::new(notify::Notifier::new(
+            store.clone(),
+            keys.clone(),
+            shared.clone(),
+            mail::Mailer::start(m, metrics.clone())?,
+        ))),
+        None => None,
+    };
+    let audit = Arc::new(
+        Audit::new(
+            store.clone(),
+            keys.clone(),
+            config.policy.enable_audit,
+            Some(shared.clone()),
+            metrics.audit_failures.clone(),
+        )
+        .with_alerts(notifier.clone()),
+    );
     let directory = match &config.directory {
         Some(d) => Some(Arc::new(oidc::Directory::new(d.clone())?)),
         None => None,
@@ -102,7 +120,8 @@ pub async fn build_state(config: &Config) -> Result<Arc<AppState>, StartError> {
             metrics.clone(),
             config.policy.clone(),
         )
-        .with_directory(directory),
+        .with_directory(directory)
+        .with_notifier(notifier),
     );
     Ok(Arc::new(AppState {
         auth,

@@ -23,6 +23,10 @@ pub struct Metrics {
     pub undecryptable: Counter,
     /// Audit rows that could not be appended after every retry.
     pub audit_failures: Counter,
+    /// Mail handed to the SMTP server.
+    pub mail_sent: Counter,
+    /// Mail that could not be sent (queue full, server refused or unreachable).
+    pub mail_failures: Counter,
 }
 
 impl Default for Metrics {
@@ -35,6 +39,18 @@ impl Default for Metrics {
         let request_seconds = Histogram::new(exponential_buckets(0.001, 2.0, 16));
         let undecryptable = Counter::default();
         let audit_failures = Counter::default();
+        let mail_sent = Counter::default();
+        let mail_failures = Counter::default();
+        registry.register(
+            "mail_sent",
+            "Mail handed to the SMTP server",
+            mail_sent.clone(),
+        );
+        registry.register(
+            "mail_failures",
+            "Mail that could not be sent (queue full, server refused or unreachable)",
+            mail_failures.clone(),
+        );
         registry.register(
             "audit_append_failures",
             "Audit rows that could not be appended after every retry (the JSON log still has them)",
@@ -75,6 +91,8 @@ impl Default for Metrics {
             request_seconds,
             undecryptable,
             audit_failures,
+            mail_sent,
+            mail_failures,
         }
     }
 }

@@ -355,12 +355,16 @@ pub mod env {
     pub const SMTP_ADDR: &str = "SMTP_ADDR";
     /// File holding the SMTP user name.
     pub const SMTP_USER_FILE: &str = "SMTP_USER_FILE";
+    /// The sender address of the mail the bot server sends.
+    pub const SMTP_FROM: &str = "SMTP_FROM";
+    /// File holding the CA of the SMTP server's certificate (public roots when unset).
+    pub const SMTP_CA_FILE: &str = "SMTP_CA_FILE";
     /// File holding the SMTP password.
     pub const SMTP_PASSWORD_FILE: &str = "SMTP_PASSWORD_FILE";
 
     /// Every variable above: the contract test checks each is either produced by the
     /// operator and consumed by the bot server, or named as one of the bot server's own.
-    pub const ALL: [&str; 65] = [
+    pub const ALL: [&str; 67] = [
         MODE,
         JWT_SECRET,
         ENCRYPTION_KEY,
@@ -426,6 +430,8 @@ pub mod env {
         SMTP_ADDR,
         SMTP_USER_FILE,
         SMTP_PASSWORD_FILE,
+        SMTP_FROM,
+        SMTP_CA_FILE,
     ];
 }
 

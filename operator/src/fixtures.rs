@@ -86,7 +86,10 @@ pub fn mk_full_gb(name: &str) -> GeneralBot {
         api_audience: None,
         password_login: generalbot_crds::v1alpha1::PasswordLogin::AdminsOnly,
     });
-    s.mail = Some(mk_endpoint("smtp", "smtp-credentials"));
+    s.mail = Some(generalbot_crds::v1alpha1::MailSpec {
+        endpoint: mk_endpoint("smtp", "smtp-credentials"),
+        from: "bot@example.com".to_owned(),
+    });
     gb.spec.server.features = Features {
         vectordb: true,
         email: true,

@@ -41,6 +41,7 @@ impl AuthService {
                 serde_json::json!({"method": "directory", "issuer": d.issuer, "ip": ip.to_string(), "second_factor": d.second_factor}),
             )
             .await;
+        self.tell_signed_in(&user_id, ip);
         Ok(pair)
     }
 

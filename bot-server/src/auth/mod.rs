@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod directory;
+mod failures;
 pub mod hashing;
 pub mod lockout;
 pub mod password;

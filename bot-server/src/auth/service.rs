@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use super::hashing::{HashError, Hasher, MAX_PASSWORD_BYTES};
-use super::lockout::{FailureOutcome, FailurePolicy};
+use super::lockout::FailurePolicy;
 use super::tokens::{self, Claims, TokenError};
 use super::{Role, password, totp};
 use crate::audit::{Audit, AuditKind};
@@ -120,17 +120,19 @@ pub struct AuthService {
     pub directory: Option<Arc<crate::oidc::Directory>>,
     /// Metrics.
     pub metrics: Arc<Metrics>,
+    /// Tells users and administrators by mail, when mail is set up.
+    pub notifier: Option<Arc<crate::notify::Notifier>>,
     pub(super) policy: Policy,
     pub(super) hasher: Hasher,
     dummy_hash: String,
 }
 
-fn now() -> i64 {
+pub(super) fn now() -> i64 {
     jiff::Timestamp::now().as_second()
 }
 
 /// The shared counter of failed logins from a client address (an IPv6 client by /64).
-fn ip_failures_key(ip: IpAddr) -> String {
+pub(super) fn ip_failures_key(ip: IpAddr) -> String {
     format!("login-failures:{}", client_key(ip))
 }
 
@@ -154,7 +156,14 @@ impl AuthService {
             hasher: Hasher::default(),
             dummy_hash: password::dummy_hash(),
             directory: None,
+            notifier: None,
         }
+    }
+
+    /// Telling users and administrators through `notifier`.
+    pub fn with_notifier(mut self, notifier: Option<Arc<crate::notify::Notifier>>) -> Self {
+        self.notifier = notifier;
+        self
     }
 
     /// With sign-in through `directory`.
@@ -163,7 +172,7 @@ impl AuthService {
         self
     }
 
-    fn failure_policy(&self) -> FailurePolicy {
+    pub(super) fn failure_policy(&self) -> FailurePolicy {
         FailurePolicy {
             alert_at: self.policy.login_alert_threshold,
             lock_at: self.policy.max_login_attempts,
@@ -305,83 +314,8 @@ impl AuthService {
                 serde_json::json!({"ip": ip.to_string()}),
             )
             .await;
+        self.tell_signed_in(&user.id, ip);
         Ok(pair)
-    }
-
-    /// Records a failed login: the audit row, the client address's count, and, for an
-    /// account, what its already counted attempt (`account`: id and count) leads to.
-    async fn fail(&self, account: Option<(&str, u64)>, ip: IpAddr, reason: &str) {
-        let user_id = account.map(|(id, _)| id);
-        let policy = self.failure_policy();
-        self.metrics.failed_logins.inc();
-        let actor = user_id.unwrap_or("anonymous");
-        self.audit
-            .record(
-                AuditKind::AuthAttempt,
-                actor,
-                "failure",
-                serde_json::json!({"reason": reason, "ip": ip.to_string()}),
-            )
-            .await;
-        let ip_count = match self.shared.hit(&ip_failures_key(ip), policy.lock_for).await {
-            Ok(hit) => hit.count,
-            Err(e) => {
-                tracing::error!(error = %e, "counting a failed login of a client address");
-                0
-            }
-        };
-        if policy.outcome(ip_count) == FailureOutcome::Alert {
-            self.audit
-                .record(
-                    AuditKind::SecurityViolation,
-                    "anonymous",
-                    "ip_alert",
-                    serde_json::json!({"ip": ip.to_string(), "failures": ip_count}),
-                )
-                .await;
-        }
-        if policy.outcome(ip_count) == FailureOutcome::Lock && ip_count == u64::from(policy.lock_at)
-        {
-            self.metrics.lockouts.inc();
-            self.audit
-                .record(
-                    AuditKind::SecurityViolation,
-                    "anonymous",
-                    "ip_locked",
-                    serde_json::json!({"ip": ip.to_string(), "failures": ip_count}),
-                )
-                .await;
-        }
-        let Some((id, count)) = account else { return };
-        match policy.outcome(count) {
-            FailureOutcome::Counted => {}
-            FailureOutcome::Alert => {
-                self.audit
-                    .record(
-                        AuditKind::SecurityViolation,
-                        id,
-                        "alert",
-                        serde_json::json!({"failures": count}),
-                    )
-                    .await;
-            }
-            FailureOutcome::Lock => {
-                let until =
-                    now() + i64::try_from(policy.lock_for.as_secs()).unwrap_or(i64::MAX / 2);
-                if let Err(e) = self.store.lock_user(id, until).await {
-                    tracing::error!(error = %e, "locking an account");
-                }
-                self.metrics.lockouts.inc();
-                self.audit
-                    .record(
-                        AuditKind::SecurityViolation,
-                        id,
-                        "account_locked",
-                        serde_json::json!({"failures": count, "until": until}),
-                    )
-                    .await;
-            }
-        }
     }
 
     /// A token pair for a session; the refresh token ends at `family_ends` (unix

@@ -1,6 +1,6 @@
 //! Settings beyond the core, each honoured or refused by name, never ignored: the
-//! optional modules asked for (`BOTSERVER_FEATURES`); the services whose clients this
-//! server does not have yet (mail, a vector database); object
+//! optional modules asked for (`BOTSERVER_FEATURES`); the service whose client this
+//! server does not have yet (a vector database); object
 //! storage (validated at start); the trust bundle (the fallback CA of outgoing TLS); field
 //! encryption (always on, so the only accepted value is `true`); the log level.
 
@@ -14,8 +14,8 @@ use super::{ConfigError, Source, parse, secret_file};
 
 /// The optional modules the operator may ask for.
 pub const KNOWN_FEATURES: [&str; 2] = ["vectordb", "email"];
-/// The optional modules this build has: none yet, so asking for one is refused.
-pub const BUILT_FEATURES: [&str; 0] = [];
+/// The optional modules this build has (vector search is not built yet).
+pub const BUILT_FEATURES: [&str; 1] = ["email"];
 
 /// Settings beyond the core.
 #[derive(Debug, Clone)]
@@ -29,6 +29,8 @@ pub struct Capabilities {
     pub trust_bundle: Option<PathBuf>,
     /// The log level or filter (`info`, `debug,sqlx=warn`, …).
     pub log_level: String,
+    /// Mail, with the email module.
+    pub mail: Option<super::MailConfig>,
 }
 
 /// An S3-compatible bucket.
@@ -68,6 +70,11 @@ impl std::fmt::Debug for StorageConfig {
 pub fn capabilities(src: &dyn Source, dev: bool) -> Result<Capabilities, ConfigError> {
     let missing = refuse_missing_clients(src);
     let features = features(src);
+    let asked_email = features
+        .as_ref()
+        .map(|f| f.iter().any(|f| f == "email"))
+        .unwrap_or(false);
+    let mail = super::mail(src, dev, asked_email);
     let storage = storage(src, dev);
     let encrypt = parse(src, env::ENCRYPT_FIELDS, true, "true");
     let log_level = src.get(env::LOG_LEVEL).unwrap_or_else(|| "info".into());
@@ -95,6 +102,7 @@ pub fn capabilities(src: &dyn Source, dev: bool) -> Result<Capabilities, ConfigE
         storage: storage?,
         trust_bundle,
         log_level,
+        mail: mail?,
     })
 }
 
@@ -119,27 +127,20 @@ fn features(src: &dyn Source) -> Result<Vec<String>, ConfigError> {
             return Err(ConfigError::NotAvailable {
                 var: env::FEATURES,
                 what: format!("the {f} module"),
-                fix: "this build has no optional module yet: remove it from spec.server.features",
+                fix: "this build has only the email module: remove it from spec.server.features",
             });
         }
     }
     Ok(asked)
 }
 
-/// Mail and a vector database need clients this server does not have yet: each of their settings is refused by name rather than left unread.
+/// A vector database needs a client this server does not have yet: each of their settings is refused by name rather than left unread.
 fn refuse_missing_clients(src: &dyn Source) -> Result<(), ConfigError> {
-    let groups: [(&[&'static str], &str, &'static str); 2] = [
-        (
-            &[env::SMTP_ADDR, env::SMTP_USER_FILE, env::SMTP_PASSWORD_FILE],
-            "sending mail",
-            "remove spec.services.mail",
-        ),
-        (
-            &[env::VECTORDB_URL, env::VECTORDB_API_KEY_FILE],
-            "a vector database",
-            "remove spec.services.vectorDb",
-        ),
-    ];
+    let groups: [(&[&'static str], &str, &'static str); 1] = [(
+        &[env::VECTORDB_URL, env::VECTORDB_API_KEY_FILE],
+        "a vector database",
+        "remove spec.services.vectorDb",
+    )];
     // Every variable is looked at, so none is reported as unread instead.
     let mut refusal = None;
     for (vars, what, fix) in groups {

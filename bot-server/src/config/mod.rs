@@ -26,6 +26,7 @@
 mod capabilities;
 mod directory;
 mod keys;
+mod mail;
 mod policy;
 mod secrets;
 mod services;
@@ -43,6 +44,7 @@ use crate::crypto::keyring::KeyRingError;
 pub use capabilities::*;
 pub use directory::*;
 pub use keys::*;
+pub use mail::*;
 pub use policy::*;
 pub use secrets::*;
 pub use services::*;

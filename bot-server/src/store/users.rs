@@ -376,6 +376,21 @@ impl Store {
         tx.commit().await.map_err(q("creating a directory user"))
     }
 
+    /// Every administrator's id and encrypted email.
+    pub async fn admins(&self) -> Result<Vec<(String, String)>, StoreError> {
+        let rows = self
+            .scoped_all(
+                AUTH,
+                sqlx::query("SELECT id, email_enc FROM users WHERE role = 'admin' ORDER BY id"),
+            )
+            .await
+            .map_err(q("listing administrators"))?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("id")?, r.try_get("email_enc")?)))
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(q("listing administrators"))
+    }
+
     /// Runs one update in the identity service's scope; whether it changed a row.
     async fn auth_update(
         &self,

@@ -25,9 +25,23 @@ pub struct ServicesSpec {
     /// An OIDC directory (Zitadel, Keycloak) whose access tokens the bot accepts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub directory: Option<DirectorySpec>,
-    /// A mail server (SMTP submission) for the `email` feature.
+    /// A mail server (SMTP submission) for the `email` feature: TLS required (port 465
+    /// implicit, any other STARTTLS).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub mail: Option<ServiceEndpoint>,
+    pub mail: Option<MailSpec>,
+}
+
+/// A mail server.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MailSpec {
+    /// Where it is, its credentials (keys `username` and `password`) and TLS.
+    #[serde(flatten)]
+    pub endpoint: ServiceEndpoint,
+    /// The sender address of the bot's mail (account locked, new sign-in, security
+    /// alerts to administrators).
+    #[schemars(length(min = 3, max = 254), pattern(r"^[^@\s<>]+@[^@\s<>]+$"))]
+    pub from: String,
 }
 
 /// Where a service is and how to reach it.

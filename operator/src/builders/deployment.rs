@@ -377,7 +377,13 @@ fn service_environment(ctx: &BuildContext<'_>, service: &DeclaredService<'_>) ->
                 v
             })
             .unwrap_or_default(),
-        ServiceKind::Mail => vec![var(env::SMTP_ADDR, host_port)],
+        ServiceKind::Mail => {
+            let mut v = vec![var(env::SMTP_ADDR, host_port)];
+            if let Some(m) = &ctx.gb.spec.services.mail {
+                v.push(var(env::SMTP_FROM, m.from.clone()));
+            }
+            v
+        }
     };
     if e.credentials_secret.is_some() {
         let dir = contract::service_secret_dir(service.kind.id());
@@ -390,9 +396,11 @@ fn service_environment(ctx: &BuildContext<'_>, service: &DeclaredService<'_>) ->
             ca_env,
             format!("{}/ca.crt", contract::service_ca_dir(service.kind.id())),
         )),
-        // No CA of its own: the operator's trust bundle; a directory service is often
-        // public, so it is verified against the public roots instead.
-        (Some(ca_env), None, TlsMode::VerifyFull) if service.kind != ServiceKind::Directory => {
+        // No CA of its own: the operator's trust bundle; a directory service or a mail
+        // server is often public, so it is verified against the public roots instead.
+        (Some(ca_env), None, TlsMode::VerifyFull)
+            if !matches!(service.kind, ServiceKind::Directory | ServiceKind::Mail) =>
+        {
             vars.push(var(ca_env, tls_path(tls_files::CA)))
         }
         _ => {}

@@ -129,7 +129,8 @@ impl ServiceKind {
             Self::Cache => Some(env::CACHE_CA_FILE),
             Self::ObjectStorage => Some(env::STORAGE_CA_FILE),
             Self::Directory => Some(env::OIDC_CA_FILE),
-            Self::VectorDb | Self::Mail => None,
+            Self::Mail => Some(env::SMTP_CA_FILE),
+            Self::VectorDb => None,
         }
     }
 }
@@ -188,7 +189,11 @@ pub fn declared_services(spec: &GeneralBotSpec) -> Vec<DeclaredService<'_>> {
             s.directory.as_ref().map(|d| &d.endpoint),
             true,
         ),
-        (ServiceKind::Mail, s.mail.as_ref(), features.email),
+        (
+            ServiceKind::Mail,
+            s.mail.as_ref().map(|m| &m.endpoint),
+            features.email,
+        ),
     ];
     for (kind, endpoint, enabled) in optional {
         if let (Some(endpoint), true) = (endpoint, enabled) {
