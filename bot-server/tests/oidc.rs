@@ -2,8 +2,8 @@
 //! (`oidc-provider`, a certified implementation, run by `tests/oidc/provider.mjs` over
 //! TLS on loopback) and a real PostgreSQL: the code flow with PKCE, state and nonce;
 //! users created on first sign-in and linked by subject; roles from groups; MFA from
-//! `amr`; a replayed code, a callback from another browser and a token for another
-//! audience refused; the provider's signing key rotated; directory access tokens on the
+//! `amr`; a wrong nonce, a replayed code, a callback from another browser and a token
+//! for another audience refused; the provider's signing key rotated; directory access tokens on the
 //! API; password sign-in kept for break-glass administrators only. Measured: sign-in
 //! round trips through the provider against local password sign-ins.
 
@@ -85,6 +85,7 @@ impl Provider {
             "bob": {"email": "bob@example.com", "groups": ["everyone"], "amr": ["pwd"]},
             "carol": {"email": "carol@example.com", "groups": ["bot-operators"], "amr": ["mfa"]},
             "mallory": {"email": "local-admin@example.com", "groups": [], "amr": ["otp"]},
+            "eve": {"email": "eve@example.com", "groups": ["bot-admins"], "amr": ["otp"], "forgeNonce": true},
         });
         let log = std::fs::File::create(self.dir.join("provider.log")).unwrap();
         let child = Command::new(node)
@@ -452,6 +453,28 @@ async fn sign_in_through_a_real_openid_provider() {
     // linked by email, refused.
     let mallory = sign_in(api, &https, &issuer, "mallory").await;
     assert_eq!(mallory.status, 403, "{:?}", mallory.body);
+
+    // An ID token well signed by the provider but whose nonce is not this sign-in's.
+    let eve = sign_in(api, &https, &issuer, "eve").await;
+    assert_eq!(eve.status, 401, "a wrong nonce: {:?}", eve.body);
+    let (location, binding) = begin_raw(api, "eve").await;
+    let query = through_provider(&https, &issuer, &location).await;
+    let refused = server
+        .state
+        .auth
+        .directory
+        .as_ref()
+        .unwrap()
+        .finish(
+            &server.state.keys.current().data,
+            &query["code"],
+            &query["state"],
+            binding.trim_start_matches("gb_signin="),
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(refused.to_lowercase().contains("nonce"), "{refused}");
 
     // A replayed code is refused by the provider, so by us.
     let (location, binding) = begin_raw(api, "bob").await;

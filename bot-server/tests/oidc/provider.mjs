@@ -9,6 +9,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import https from 'node:https';
+import { SignJWT, decodeJwt, importJWK } from 'jose';
 import Provider from 'oidc-provider';
 
 const port = Number(process.env.PORT);
@@ -61,6 +62,20 @@ const provider = new Provider(issuer, {
     };
   },
   ttl: { AccessToken: 300, AuthorizationCode: 60, IdToken: 300, Interaction: 300, Session: 600, Grant: 600 },
+});
+
+// A user marked `forgeNonce` gets an ID token whose nonce was changed and signed again
+// with the provider's own key: a well-signed token that does not answer the sign-in.
+provider.use(async (ctx, next) => {
+  await next();
+  if (ctx.path !== '/token' || !ctx.body?.id_token) return;
+  const claims = decodeJwt(ctx.body.id_token);
+  if (!users[claims.sub]?.forgeNonce) return;
+  const jwk = jwks.keys[0];
+  const forged = await new SignJWT({ ...claims, nonce: 'forged-by-the-test' })
+    .setProtectedHeader({ alg: 'RS256', kid: jwk.kid })
+    .sign(await importJWK(jwk, 'RS256'));
+  ctx.body = { ...ctx.body, id_token: forged };
 });
 
 // The login and consent steps, answered at once for the user the client hinted at.
