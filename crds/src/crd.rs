@@ -34,9 +34,38 @@ fn root_rules() -> Vec<ValidationRule> {
     ]
 }
 
+/// Rewrites the formats Kubernetes does not know (`uint32` and the like, which schemars
+/// gives unsigned fields and the API server warns about at every install) to `int64`,
+/// keeping a minimum of 0.
+fn known_formats(schema: &mut serde_json::Value) {
+    match schema {
+        serde_json::Value::Object(map) => {
+            let unsigned = map
+                .get("format")
+                .and_then(|f| f.as_str())
+                .is_some_and(|f| matches!(f, "uint8" | "uint16" | "uint32" | "uint64"));
+            if unsigned {
+                map.insert("format".to_owned(), "int64".into());
+                map.entry("minimum").or_insert(0.into());
+            }
+            map.values_mut().for_each(known_formats);
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(known_formats),
+        _ => {}
+    }
+}
+
 /// The CRD, with every rule.
 pub fn crd() -> CustomResourceDefinition {
-    let mut crd = GeneralBot::crd();
+    let derived = GeneralBot::crd();
+    let mut crd = serde_json::to_value(&derived)
+        .ok()
+        .map(|mut v| {
+            known_formats(&mut v);
+            v
+        })
+        .and_then(|v| serde_json::from_value(v).ok())
+        .unwrap_or(derived);
     for version in &mut crd.spec.versions {
         if let Some(schema) = version
             .schema
@@ -62,4 +91,17 @@ pub fn schema_json() -> Option<serde_json::Value> {
         .and_then(|v| v.schema.as_ref())
         .and_then(|s| s.open_api_v3_schema.as_ref())
         .and_then(|s| serde_json::to_value(s).ok())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_format_is_one_kubernetes_knows() {
+        let text = serde_json::to_string(&super::crd()).unwrap_or_default();
+        assert!(
+            !text.contains("\"uint"),
+            "a format the API server warns about"
+        );
+        assert!(text.contains("\"int64\""));
+    }
 }
