@@ -73,10 +73,15 @@ async fn main() {
 
     // Reference: the same rows as plain INSERTs, no lock, no chain.
     let pool = a.state.store.pool().clone();
-    sqlx::raw_sql("CREATE TABLE bench_plain (seq BIGSERIAL PRIMARY KEY, at TEXT, kind TEXT, actor TEXT, outcome TEXT, detail TEXT)")
-        .execute(&pool)
-        .await
-        .unwrap();
+    // Made by the superuser: the server's role may create nothing.
+    pg.psql(
+        &pg.database,
+        &format!(
+            "CREATE TABLE bench_plain (seq BIGSERIAL PRIMARY KEY, at TEXT, kind TEXT, actor TEXT, outcome TEXT, detail TEXT); \
+             GRANT SELECT, INSERT ON bench_plain TO {user}; GRANT USAGE ON SEQUENCE bench_plain_seq_seq TO {user};",
+            user = pg.user
+        ),
+    );
     let deadline = Instant::now() + Duration::from_secs(SECONDS);
     let started = Instant::now();
     let mut tasks = Vec::new();
