@@ -25,6 +25,9 @@ struct Cli {
 
 #[derive(clap::Subcommand)]
 enum Command {
+    /// Asks this container's own `/healthz` on the metrics port (the image's HEALTHCHECK:
+    /// the image has no shell or curl). Exits 0 when it answers 200.
+    Healthcheck,
     /// Applies the schema migrations as the owner role (DATABASE_OWNER_USER_FILE and
     /// DATABASE_OWNER_PASSWORD_FILE) and grants the server's role (DATABASE_USER_FILE)
     /// what it uses, then exits: the operator's migration init container.
@@ -65,6 +68,17 @@ async fn main() -> ExitCode {
         .init();
     if let Some(Command::Migrate) = cli.command {
         return migrate(dev).await;
+    }
+    if let Some(Command::Healthcheck) = cli.command {
+        let port = std::env::var(env::METRICS_LISTEN)
+            .ok()
+            .and_then(|a| a.parse::<std::net::SocketAddr>().ok())
+            .map_or(9090, |a| a.port());
+        return generalbot_bot_server::ops::healthcheck(std::net::SocketAddr::from((
+            [127, 0, 0, 1],
+            port,
+        )))
+        .await;
     }
     let config = match Config::load(&ProcessEnv, cli.dev) {
         Ok(c) => c,

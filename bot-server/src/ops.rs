@@ -106,3 +106,27 @@ pub async fn audit_head(
         }
     }
 }
+
+/// Asks `/healthz` at `addr` (the image's HEALTHCHECK, which has no shell or curl):
+/// success when it answers 200 within 2 seconds.
+pub async fn healthcheck(addr: std::net::SocketAddr) -> std::process::ExitCode {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let ask = async {
+        let mut s = tokio::net::TcpStream::connect(addr).await?;
+        s.write_all(
+            format!(
+                "GET {} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+                contract::HEALTH_PATH
+            )
+            .as_bytes(),
+        )
+        .await?;
+        let mut head = [0u8; 12];
+        s.read_exact(&mut head).await?;
+        Ok::<_, std::io::Error>(head.ends_with(b" 200"))
+    };
+    match tokio::time::timeout(std::time::Duration::from_secs(2), ask).await {
+        Ok(Ok(true)) => std::process::ExitCode::SUCCESS,
+        _ => std::process::ExitCode::FAILURE,
+    }
+}

@@ -64,6 +64,13 @@ enum Command {
         #[arg(long, default_value_t = 300)]
         audit_check_seconds: u64,
     },
+    /// Ask a running operator's `/healthz` (the image's HEALTHCHECK: the image has no
+    /// shell or curl). Exits 0 when it answers 200.
+    Healthcheck {
+        /// Where `/healthz` listens.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        addr: SocketAddr,
+    },
     /// Print the GeneralBot CustomResourceDefinition as YAML.
     Crd,
     /// Print every object the operator would create for a GeneralBot, with no cluster.
@@ -82,6 +89,7 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Crd => print(render::crd_yaml()),
+        Command::Healthcheck { addr } => healthcheck(addr).await,
         Command::Render { file, namespace } => {
             print(render::render_file(&file, namespace.as_deref()))
         }
@@ -198,5 +206,22 @@ fn print(result: Result<String, render::RenderError>) -> ExitCode {
             eprintln!("error: {e}");
             ExitCode::from(2)
         }
+    }
+}
+
+/// GET `/healthz` at `addr`: success when it answers 200 within 2 seconds.
+async fn healthcheck(addr: SocketAddr) -> ExitCode {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let ask = async {
+        let mut s = tokio::net::TcpStream::connect(addr).await?;
+        s.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+            .await?;
+        let mut status = [0u8; 12];
+        s.read_exact(&mut status).await?;
+        Ok::<_, std::io::Error>(status.ends_with(b" 200"))
+    };
+    match tokio::time::timeout(Duration::from_secs(2), ask).await {
+        Ok(Ok(true)) => ExitCode::SUCCESS,
+        _ => ExitCode::FAILURE,
     }
 }
