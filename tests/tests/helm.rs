@@ -62,6 +62,27 @@ fn chart_lints() {
 }
 
 #[test]
+fn a_wrong_value_is_refused_by_the_values_schema() {
+    let Some(helm) = helm() else { return };
+    for (set, field) in [
+        ("replicas=0", "replicas"),
+        ("image.pullPolicy=Sometimes", "pullPolicy"),
+        ("image.digest=latest", "digest"),
+        ("apiServer.cidrs={0.0.0.0/0}", "cidrs"),
+        ("leaseSeconds=1", "leaseSeconds"),
+        ("replica=2", "replica"),
+    ] {
+        let (ok, out) = run(Command::new(&helm)
+            .arg("lint")
+            .arg(chart())
+            .args(API_SERVER)
+            .args(["--set", set]));
+        assert!(!ok, "--set {set} was accepted:\n{out}");
+        assert!(out.contains(field), "--set {set}: {out}");
+    }
+}
+
+#[test]
 fn the_chart_never_lets_the_operator_reach_every_address() {
     let Some(helm) = helm() else { return };
     // Offline, with no address given, the chart refuses and says what to set.
