@@ -40,7 +40,47 @@ fn totp_context(id: &str) -> FieldContext<'_> {
     }
 }
 
+/// An email as a new account stores it: its blind index under the active HMAC key (with
+/// that key's id) and its ciphertext bound to the account's row.
+pub(super) struct SealedEmail {
+    pub(super) index_key: String,
+    pub(super) index: String,
+    pub(super) enc: String,
+}
+
 impl AuthService {
+    /// The email of the new account `id`, normalized and sealed; `None` when an account
+    /// already has it. The unique index only sees indexes under one key, so an account
+    /// indexed under an older key (not yet re-indexed) is looked for under every key.
+    pub(super) async fn seal_new_email(
+        &self,
+        id: &str,
+        email: &str,
+    ) -> Result<Option<SealedEmail>, AuthError> {
+        let keys = self.keys.current();
+        let email = blind_index::normalize_email(email);
+        let (index_key, index) = blind_index::index(&keys.hmac, blind_index::EMAIL, &email)
+            .ok_or(AuthError::Field(FieldError::NoActiveKey))?;
+        let candidates = blind_index::candidates(&keys.hmac, blind_index::EMAIL, &email);
+        if self.store.user_by_email_index(&candidates).await?.is_some() {
+            return Ok(None);
+        }
+        let enc = field::encrypt(
+            &keys.field,
+            &FieldContext {
+                table: "users",
+                column: "email",
+                row: id,
+            },
+            email.as_bytes(),
+        )?;
+        Ok(Some(SealedEmail {
+            index_key,
+            index,
+            enc,
+        }))
+    }
+
     /// Creates a user; returns its id and, when `with_totp`, the TOTP secret to enrol.
     pub async fn register(
         &self,
@@ -54,32 +94,9 @@ impl AuthService {
         }
         let keys = self.keys.current();
         let id = uuid::Uuid::new_v4().to_string();
-        let email = blind_index::normalize_email(email);
-        let (index_key, index) = blind_index::index(&keys.hmac, blind_index::EMAIL, &email)
-            .ok_or(AuthError::Field(FieldError::NoActiveKey))?;
-        // The unique index only sees indexes under one key: an account indexed under an
-        // older key (not yet re-indexed) is found through every key.
-        if self
-            .store
-            .user_by_email_index(&blind_index::candidates(
-                &keys.hmac,
-                blind_index::EMAIL,
-                &email,
-            ))
-            .await?
-            .is_some()
-        {
+        let Some(sealed) = self.seal_new_email(&id, email).await? else {
             return Err(AuthError::EmailTaken);
-        }
-        let email_enc = field::encrypt(
-            &keys.field,
-            &FieldContext {
-                table: "users",
-                column: "email",
-                row: &id,
-            },
-            email.as_bytes(),
-        )?;
+        };
         let secret = if with_totp { totp::new_secret() } else { None };
         let totp_enc = match &secret {
             Some(s) => Some(field::encrypt(&keys.field, &totp_context(&id), s)?),
@@ -90,9 +107,9 @@ impl AuthService {
             .store
             .insert_user(NewUser {
                 id: &id,
-                email_enc: &email_enc,
-                email_index: &index,
-                email_index_key: &index_key,
+                email_enc: &sealed.enc,
+                email_index: &sealed.index,
+                email_index_key: &sealed.index_key,
                 password_hash: &hash,
                 role: role.as_str(),
                 totp_enc: totp_enc.as_deref(),

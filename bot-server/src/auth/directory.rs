@@ -10,8 +10,6 @@ use std::net::IpAddr;
 use super::Role;
 use super::service::{AuthError, AuthService, Principal, TokenPair};
 use crate::audit::AuditKind;
-use crate::crypto::blind_index;
-use crate::crypto::field::{self, FieldContext, FieldError};
 use crate::oidc::{DirectoryUser, claims};
 use crate::store::{NewUser, StoreError};
 
@@ -136,47 +134,25 @@ impl AuthService {
         role: Role,
         ip: IpAddr,
     ) -> Result<String, AuthError> {
-        let keys = self.keys.current();
         let id = uuid::Uuid::new_v4().to_string();
         // Without a verified email, an address that names the identity and can never be
         // anyone's mailbox (`.invalid`).
-        let email = blind_index::normalize_email(
-            &d.email
-                .clone()
-                .unwrap_or_else(|| format!("{}@directory.invalid", d.subject)),
-        );
-        let (index_key, index) = blind_index::index(&keys.hmac, blind_index::EMAIL, &email)
-            .ok_or(AuthError::Field(FieldError::NoActiveKey))?;
-        let taken = self
-            .store
-            .user_by_email_index(&blind_index::candidates(
-                &keys.hmac,
-                blind_index::EMAIL,
-                &email,
-            ))
-            .await?
-            .is_some();
-        if taken {
+        let email = d
+            .email
+            .clone()
+            .unwrap_or_else(|| format!("{}@directory.invalid", d.subject));
+        let Some(sealed) = self.seal_new_email(&id, &email).await? else {
             // Never linked by email: an administrator decides.
             return Err(self.refuse(d, ip, "email_belongs_to_another_account").await);
-        }
-        let email_enc = field::encrypt(
-            &keys.field,
-            &FieldContext {
-                table: "users",
-                column: "email",
-                row: &id,
-            },
-            email.as_bytes(),
-        )?;
+        };
         let created = self
             .store
             .insert_directory_user(
                 NewUser {
                     id: &id,
-                    email_enc: &email_enc,
-                    email_index: &index,
-                    email_index_key: &index_key,
+                    email_enc: &sealed.enc,
+                    email_index: &sealed.index,
+                    email_index_key: &sealed.index_key,
                     password_hash: NO_PASSWORD,
                     role: role.as_str(),
                     totp_enc: None,

@@ -289,20 +289,6 @@ impl Config {
         Ok(cfg)
     }
 
-    /// [`Config::load`] without refusing unread settings, and the names of every
-    /// variable it asked for (the contract test).
-    pub fn load_recorded(
-        src: &dyn Source,
-        dev: bool,
-    ) -> (
-        Result<Self, ConfigError>,
-        std::collections::BTreeSet<String>,
-    ) {
-        let rec = Recording::new(src);
-        let cfg = Self::load_from(&rec, dev);
-        (cfg, rec.read())
-    }
-
     fn load_from(src: &dyn Source, dev: bool) -> Result<Self, ConfigError> {
         let dev = dev || src.get(env::MODE).is_some_and(|m| m == "dev");
         let default_port = |p: i32| u16::try_from(p).unwrap_or(8080);

@@ -299,7 +299,7 @@ impl Directory {
             .set_pkce_verifier(PkceCodeVerifier::new(state.verifier.clone()))
             .request_async(&self.http)
             .await
-            .map_err(|e| OidcError::Exchange(exchange_error(&e)))?;
+            .map_err(|e| OidcError::Exchange(e.to_string()))?;
         let id_token = tokens
             .id_token()
             .ok_or_else(|| OidcError::Token("no ID token in the answer".into()))?
@@ -444,9 +444,4 @@ fn jwt_payload(token: &str) -> Result<serde_json::Value, OidcError> {
     let raw = base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, payload)
         .map_err(|_| OidcError::Token("not a JWT".into()))?;
     serde_json::from_slice(&raw).map_err(|_| OidcError::Token("not a JWT".into()))
-}
-
-/// A code exchange error, without the answer's body (it could echo a secret).
-fn exchange_error<E: std::error::Error>(e: &E) -> String {
-    e.to_string()
 }

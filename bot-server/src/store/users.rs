@@ -58,38 +58,9 @@ pub struct NewUser<'a> {
 impl Store {
     /// Inserts a user.
     pub async fn insert_user(&self, u: NewUser<'_>) -> Result<(), StoreError> {
-        let NewUser {
-            id,
-            email_enc,
-            email_index,
-            email_index_key,
-            password_hash,
-            role,
-            totp_enc,
-        } = u;
-        let r = sqlx::query(
-            "INSERT INTO users (id, email_enc, email_index, email_index_key, password_hash, role, totp_enc, failed_logins, locked_until, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, 0, 0, $8)",
-        )
-        .bind(id)
-        .bind(email_enc)
-        .bind(email_index)
-        .bind(email_index_key)
-        .bind(password_hash)
-        .bind(role)
-        .bind(totp_enc)
-        .bind(now());
-        let r = self.scoped_execute(AUTH, r).await;
-        match r {
-            Ok(_) => Ok(()),
-            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Err(StoreError::Conflict {
-                what: "a user with this email",
-            }),
-            Err(source) => Err(StoreError::Query {
-                operation: "inserting a user",
-                source,
-            }),
-        }
+        let mut tx = self.as_user(AUTH).await?;
+        insert_user_in(&mut tx, u).await?;
+        tx.commit().await.map_err(q("inserting a user"))
     }
 
     fn user_of(row: &AnyRow) -> Result<UserRow, sqlx::Error> {
@@ -335,34 +306,7 @@ impl Store {
         subject: &str,
     ) -> Result<(), StoreError> {
         let mut tx = self.as_user(AUTH).await?;
-        let inserted = sqlx::query(
-            "INSERT INTO users (id, email_enc, email_index, email_index_key, password_hash, role, totp_enc, failed_logins, locked_until, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, 0, 0, $8)",
-        )
-        .bind(u.id)
-        .bind(u.email_enc)
-        .bind(u.email_index)
-        .bind(u.email_index_key)
-        .bind(u.password_hash)
-        .bind(u.role)
-        .bind(u.totp_enc)
-        .bind(now())
-        .execute(&mut *tx)
-        .await;
-        match inserted {
-            Ok(_) => {}
-            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-                return Err(StoreError::Conflict {
-                    what: "a user with this email",
-                });
-            }
-            Err(source) => {
-                return Err(StoreError::Query {
-                    operation: "inserting a user",
-                    source,
-                });
-            }
-        }
+        insert_user_in(&mut tx, u).await?;
         sqlx::query(
             "INSERT INTO identities (issuer, subject, user_id, created_at) VALUES ($1, $2, $3, $4)",
         )
@@ -401,5 +345,36 @@ impl Store {
             .await
             .map(|n| n >= 1)
             .map_err(q(operation))
+    }
+}
+
+/// Inserts a user in `tx`; a taken email index is a [`StoreError::Conflict`].
+async fn insert_user_in(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    u: NewUser<'_>,
+) -> Result<(), StoreError> {
+    let inserted = sqlx::query(
+        "INSERT INTO users (id, email_enc, email_index, email_index_key, password_hash, role, totp_enc, failed_logins, locked_until, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, 0, 0, $8)",
+    )
+    .bind(u.id)
+    .bind(u.email_enc)
+    .bind(u.email_index)
+    .bind(u.email_index_key)
+    .bind(u.password_hash)
+    .bind(u.role)
+    .bind(u.totp_enc)
+    .bind(now())
+    .execute(&mut **tx)
+    .await;
+    match inserted {
+        Ok(_) => Ok(()),
+        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Err(StoreError::Conflict {
+            what: "a user with this email",
+        }),
+        Err(source) => Err(StoreError::Query {
+            operation: "inserting a user",
+            source,
+        }),
     }
 }

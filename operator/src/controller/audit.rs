@@ -6,7 +6,7 @@
 
 use generalbot_crds::GeneralBot;
 use generalbot_crds::GeneralBotStatus;
-use generalbot_crds::contract::{AUDIT_HEAD_PATH, AuditHead, key_files};
+use generalbot_crds::contract::{AUDIT_HEAD_PATH, AuditHead};
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
@@ -78,19 +78,8 @@ async fn fetch(
     let name = gb.name_any();
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), namespace);
     let keys = secrets.get_opt(&key_secret_name(&name)).await.ok()??;
-    let token = keys
-        .data
-        .as_ref()?
-        .get(key_files::OPS_TOKEN)
-        .and_then(|b| String::from_utf8(b.0.clone()).ok())
-        .map(zeroize::Zeroizing::new)?;
-    let trust = secrets
-        .get_opt(&crate::certs::tls_secret_name(&name))
-        .await
-        .ok()??
-        .data?
-        .remove(generalbot_crds::contract::tls_files::CA)?
-        .0;
+    let token = super::keys::ops_token(&keys)?;
+    let trust = super::keys::trust_bundle(&secrets, &name).await;
     let path = match at {
         Some(seq) => format!("{AUDIT_HEAD_PATH}?at={seq}"),
         None => AUDIT_HEAD_PATH.to_owned(),

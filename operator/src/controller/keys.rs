@@ -261,7 +261,7 @@ fn zeroize_data(secret: &mut Secret) {
 
 /// The trust bundle the bot's serving certificate chains to (the leaves' Secret's
 /// `ca.crt`), or nothing, which no certificate verifies against.
-async fn trust_bundle(api: &Api<Secret>, bot: &str) -> Vec<u8> {
+pub(super) async fn trust_bundle(api: &Api<Secret>, bot: &str) -> Vec<u8> {
     let name = crate::certs::tls_secret_name(bot);
     api.get_opt(&name)
         .await
@@ -273,7 +273,7 @@ async fn trust_bundle(api: &Api<Secret>, bot: &str) -> Vec<u8> {
         .unwrap_or_default()
 }
 
-fn ops_token(secret: &Secret) -> Option<zeroize::Zeroizing<String>> {
+pub(super) fn ops_token(secret: &Secret) -> Option<zeroize::Zeroizing<String>> {
     secret
         .data
         .as_ref()
