@@ -17,9 +17,13 @@
 //! - [`oidc`]: sign-in through the directory service (OpenID Connect relying party).
 //! - [`mail`]: sending mail over SMTP with TLS; [`notify`]: who is told what by mail.
 //! - [`ops`]: `/healthz`, `/readyz` and `/metrics`.
+//! - [`bots`]: bots, their knowledge bases and flows; [`bootstrap`]: the first accounts
+//!   and the bots of a mounted directory, at start.
 
 pub mod audit;
 pub mod auth;
+pub mod bootstrap;
+pub mod bots;
 pub mod config;
 pub mod conn_limits;
 pub mod crypto;
@@ -125,6 +129,7 @@ pub async fn build_state(config: &Config) -> Result<Arc<AppState>, StartError> {
     );
     Ok(Arc::new(AppState {
         auth,
+        bots: bots::registry::Registry::new(store.clone()),
         store,
         keys,
         metrics,

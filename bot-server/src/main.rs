@@ -59,8 +59,8 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     // The guide: INFO in production, DEBUG in development.
     let dev = cli.dev || std::env::var(env::MODE).is_ok_and(|m| m == "dev");
-    let level =
-        std::env::var(env::LOG_LEVEL).unwrap_or_else(|_| if dev { "debug" } else { "info" }.into());
+    let level = std::env::var(env::LOG_LEVEL)
+        .unwrap_or_else(|_| if dev { "debug,sqlx=warn" } else { "info" }.into());
     tracing_subscriber::fmt()
         .json()
         .flatten_event(true)
@@ -102,6 +102,19 @@ async fn main() -> ExitCode {
     if let Some(Command::Admin(admin)) = cli.command {
         return run_admin(&state, admin).await;
     }
+    if let Some(dir) = &config.bots_dir
+        && let Err(e) = generalbot_bot_server::bootstrap::load_bot_dir(&state, dir).await
+    {
+        tracing::error!(error = %e, "refusing to start: fix the bot directory");
+        return ExitCode::FAILURE;
+    }
+    let dev_login = match generalbot_bot_server::bootstrap::seed_dev(&state, config.dev).await {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start");
+            return ExitCode::FAILURE;
+        }
+    };
     let _reload = state.keys.spawn_reload(
         Arc::new(ProcessEnv),
         config.dev,
@@ -135,6 +148,20 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if let Some(login) = dev_login {
+        let scheme = if config.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        println!(
+            "\nGeneralBot dev server\n  web chat:  {scheme}://{}/\n  sign in:   {} (administrator) or {} (user)\n  password:  {} (this run only)\n",
+            config.listen,
+            login.admin_email,
+            login.user_email,
+            login.password.as_str()
+        );
+    }
     match serve(listeners, state, shutdown_signal()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -27,6 +27,14 @@ pub struct Metrics {
     pub mail_sent: Counter,
     /// Mail that could not be sent (queue full, server refused or unreachable).
     pub mail_failures: Counter,
+    /// Messages a bot answered from its knowledge base.
+    pub bot_answered: Counter,
+    /// Messages a bot was unsure about (fallback and suggestions).
+    pub bot_unsure: Counter,
+    /// Flows stopped at their step limit.
+    pub bot_step_limits: Counter,
+    /// WebSocket connections dropped for suspicious activity.
+    pub websocket_drops: Counter,
 }
 
 impl Default for Metrics {
@@ -41,6 +49,30 @@ impl Default for Metrics {
         let audit_failures = Counter::default();
         let mail_sent = Counter::default();
         let mail_failures = Counter::default();
+        let bot_answered = Counter::default();
+        let bot_unsure = Counter::default();
+        let bot_step_limits = Counter::default();
+        let websocket_drops = Counter::default();
+        registry.register(
+            "bot_answered",
+            "Messages a bot answered from its knowledge base",
+            bot_answered.clone(),
+        );
+        registry.register(
+            "bot_unsure",
+            "Messages a bot was unsure about (fallback and suggestions)",
+            bot_unsure.clone(),
+        );
+        registry.register(
+            "bot_step_limits",
+            "Conversation flows stopped at their step limit",
+            bot_step_limits.clone(),
+        );
+        registry.register(
+            "websocket_drops",
+            "WebSocket connections dropped for suspicious activity (invalid frames, rate abuse)",
+            websocket_drops.clone(),
+        );
         registry.register(
             "mail_sent",
             "Mail handed to the SMTP server",
@@ -93,6 +125,10 @@ impl Default for Metrics {
             audit_failures,
             mail_sent,
             mail_failures,
+            bot_answered,
+            bot_unsure,
+            bot_step_limits,
+            websocket_drops,
         }
     }
 }

@@ -287,6 +287,9 @@ pub mod env {
     pub const ENCRYPT_FIELDS: &str = "BOTSERVER_ENCRYPT_FIELDS";
     /// Comma-separated enabled features (`vectordb`, `email`).
     pub const FEATURES: &str = "BOTSERVER_FEATURES";
+    /// A directory of bot definitions (`*.yaml`, `*.json`, their CSV knowledge bases),
+    /// mounted read-only from the ConfigMaps of `spec.bots`.
+    pub const BOTS_DIR: &str = "BOTSERVER_BOTS_DIR";
     /// PostgreSQL host.
     pub const DATABASE_HOST: &str = "DATABASE_HOST";
     /// PostgreSQL port.
@@ -364,7 +367,7 @@ pub mod env {
 
     /// Every variable above: the contract test checks each is either produced by the
     /// operator and consumed by the bot server, or named as one of the bot server's own.
-    pub const ALL: [&str; 67] = [
+    pub const ALL: [&str; 68] = [
         MODE,
         JWT_SECRET,
         ENCRYPTION_KEY,
@@ -397,6 +400,7 @@ pub mod env {
         ENABLE_AUDIT,
         ENCRYPT_FIELDS,
         FEATURES,
+        BOTS_DIR,
         DATABASE_HOST,
         DATABASE_PORT,
         DATABASE_NAME,

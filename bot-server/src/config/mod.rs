@@ -248,6 +248,8 @@ pub struct Config {
     pub directory: Option<DirectoryConfig>,
     /// Who may sign in with a local password.
     pub password_login: PasswordLogin,
+    /// Bots to load from a mounted directory.
+    pub bots_dir: Option<PathBuf>,
 }
 
 /// Refuses settings of ours that nothing read (in production; `--dev` only warns).
@@ -348,6 +350,7 @@ impl Config {
             capabilities: capabilities(src, dev)?,
             directory,
             password_login,
+            bots_dir: src.get(env::BOTS_DIR).map(PathBuf::from),
         })
     }
 }

@@ -28,6 +28,12 @@ pub enum ApiError {
     /// The request is malformed.
     #[error("{0}")]
     BadRequest(&'static str),
+    /// The content is refused, with what to fix (never holds a secret).
+    #[error("{0}")]
+    Invalid(String),
+    /// The resource exists, or may not be changed this way.
+    #[error("{0}")]
+    Conflict(&'static str),
 }
 
 impl IntoResponse for ApiError {
@@ -76,6 +82,14 @@ impl IntoResponse for ApiError {
             ),
             Self::NotFound => (StatusCode::NOT_FOUND, "not found"),
             Self::BadRequest(m) => (StatusCode::BAD_REQUEST, *m),
+            Self::Conflict(m) => (StatusCode::CONFLICT, *m),
+            Self::Invalid(m) => {
+                return (
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    Json(serde_json::json!({ "error": m })),
+                )
+                    .into_response();
+            }
             _ => {
                 tracing::error!(error = %self, "internal error");
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal error")

@@ -1,5 +1,6 @@
-//! `/api/conversations`: a user's conversations and their messages, stored encrypted
-//! (AES-256-GCM bound to the message row) and visible only to their owner.
+//! `/api/conversations`: a user's conversations (with a bot, or plain notes) and their
+//! messages over HTTP, stored encrypted and visible only to their owner. The logic is
+//! [`super::chat`]'s, shared with the WebSocket.
 
 use std::sync::Arc;
 
@@ -8,10 +9,21 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 
 use super::AppState;
+use super::chat::{self, HistoryMessage};
 use super::error::ApiError;
 use super::extractor::AuthUser;
-use crate::audit::AuditKind;
-use crate::crypto::field::{self, FieldContext};
+use crate::bots::run::Reply;
+
+pub use super::chat::body_context;
+
+/// A new conversation.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewConversation {
+    /// The bot to talk to (none: a conversation of plain notes).
+    #[serde(default)]
+    pub bot: Option<String>,
+}
 
 /// A new message.
 #[derive(serde::Deserialize)]
@@ -20,13 +32,22 @@ pub struct NewMessage {
     pub text: String,
 }
 
-/// A message as returned.
-#[derive(serde::Serialize)]
-pub struct Message {
+/// A message stored, and the bot's replies.
+#[derive(Debug, serde::Serialize)]
+pub struct Said {
+    /// The id of the stored message.
+    pub id: String,
+    /// What the bot answered (none in a conversation without a bot).
+    pub replies: Vec<Reply>,
+}
+
+/// A conversation as listed.
+#[derive(Debug, serde::Serialize)]
+pub struct ConversationSummary {
     /// Id.
     pub id: String,
-    /// The text.
-    pub text: String,
+    /// Its bot.
+    pub bot: Option<String>,
     /// Unix microseconds.
     pub created_at: i64,
 }
@@ -34,35 +55,40 @@ pub struct Message {
 /// The routes.
 pub fn router() -> Router<Arc<AppState>> {
     Router::new()
-        .route("/api/conversations", post(create))
+        .route("/api/conversations", post(create).get(list_conversations))
         .route("/api/conversations/{id}/messages", get(list).post(append))
-}
-
-/// The field context of a message body.
-pub fn body_context(id: &str) -> FieldContext<'_> {
-    FieldContext {
-        table: "messages",
-        column: "body",
-        row: id,
-    }
 }
 
 async fn create(
     State(s): State<Arc<AppState>>,
     AuthUser(p): AuthUser,
+    body: axum::body::Bytes,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let id = uuid::Uuid::new_v4().to_string();
-    s.store.insert_conversation(&p.user_id, &id).await?;
-    s.auth
-        .audit
-        .record(
-            AuditKind::DataWrite,
-            &p.user_id,
-            "success",
-            serde_json::json!({"conversation": id}),
-        )
-        .await;
-    Ok(Json(serde_json::json!({ "id": id })))
+    // No body (or an empty one) starts a conversation of plain notes.
+    let new: NewConversation = if body.iter().all(u8::is_ascii_whitespace) {
+        NewConversation::default()
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|_| ApiError::BadRequest("the body must be {\"bot\": \"<slug>\"} or empty"))?
+    };
+    let (id, replies) = chat::start(&s, &p.user_id, new.bot.as_deref()).await?;
+    Ok(Json(serde_json::json!({ "id": id, "replies": replies })))
+}
+
+async fn list_conversations(
+    State(s): State<Arc<AppState>>,
+    AuthUser(p): AuthUser,
+) -> Result<Json<Vec<ConversationSummary>>, ApiError> {
+    let rows = s.store.conversations(&p.user_id).await?;
+    Ok(Json(
+        rows.into_iter()
+            .map(|r| ConversationSummary {
+                id: r.id,
+                bot: r.bot_slug,
+                created_at: r.created_at,
+            })
+            .collect(),
+    ))
 }
 
 async fn append(
@@ -70,61 +96,15 @@ async fn append(
     AuthUser(p): AuthUser,
     Path(conv): Path<String>,
     Json(m): Json<NewMessage>,
-) -> Result<Json<serde_json::Value>, ApiError> {
-    if !s.store.owns_conversation(&p.user_id, &conv).await? {
-        return Err(ApiError::NotFound);
-    }
-    if m.text.is_empty() {
-        return Err(ApiError::BadRequest("empty message"));
-    }
-    let id = uuid::Uuid::new_v4().to_string();
-    let body = field::encrypt(
-        &s.keys.current().field,
-        &body_context(&id),
-        m.text.as_bytes(),
-    )?;
-    s.store
-        .insert_message(&p.user_id, &conv, &id, &body)
-        .await?;
-    s.auth
-        .audit
-        .record(
-            AuditKind::DataWrite,
-            &p.user_id,
-            "success",
-            serde_json::json!({"conversation": conv, "message": id}),
-        )
-        .await;
-    Ok(Json(serde_json::json!({ "id": id })))
+) -> Result<Json<Said>, ApiError> {
+    let (id, replies) = chat::say(&s, &p.user_id, &conv, &m.text).await?;
+    Ok(Json(Said { id, replies }))
 }
 
 async fn list(
     State(s): State<Arc<AppState>>,
     AuthUser(p): AuthUser,
     Path(conv): Path<String>,
-) -> Result<Json<Vec<Message>>, ApiError> {
-    if !s.store.owns_conversation(&p.user_id, &conv).await? {
-        return Err(ApiError::NotFound);
-    }
-    let keys = s.keys.current();
-    let rows = s.store.messages(&p.user_id, &conv).await?;
-    let mut out = Vec::with_capacity(rows.len());
-    for r in rows {
-        let text = field::decrypt_text(&keys.field, &body_context(&r.id), &r.body_enc)?;
-        out.push(Message {
-            id: r.id,
-            text: text.to_string(),
-            created_at: r.created_at,
-        });
-    }
-    s.auth
-        .audit
-        .record(
-            AuditKind::DataRead,
-            &p.user_id,
-            "success",
-            serde_json::json!({"conversation": conv, "messages": out.len()}),
-        )
-        .await;
-    Ok(Json(out))
+) -> Result<Json<Vec<HistoryMessage>>, ApiError> {
+    Ok(Json(chat::history(&s, &p.user_id, &conv).await?))
 }

@@ -5,11 +5,15 @@
 
 pub mod admin;
 pub mod auth;
+pub mod bots;
+pub mod chat;
 pub mod error;
 pub mod extractor;
 pub mod messages;
 pub mod oidc;
 pub mod ratelimit;
+pub mod web;
+pub mod ws;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -45,6 +49,8 @@ pub struct AppState {
     pub policy: Policy,
     /// True while a re-encryption pass runs (the key-usage report says so).
     pub reencrypting: std::sync::atomic::AtomicBool,
+    /// The bots, compiled.
+    pub bots: crate::bots::registry::Registry,
 }
 
 /// The TCP peer of a connection (plain or TLS), as axum's connect info.
@@ -109,6 +115,9 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(auth::router())
         .merge(oidc::router())
         .merge(messages::router())
+        .merge(bots::router())
+        .merge(ws::router())
+        .merge(web::router())
         .merge(admin::router())
         .route(
             generalbot_crds::contract::KEY_USAGE_PATH,
@@ -277,6 +286,7 @@ mod tests {
             store: svc.store.clone(),
             keys: svc.keys.clone(),
             metrics: svc.metrics.clone(),
+            bots: crate::bots::registry::Registry::new(svc.store.clone()),
             auth: Arc::new(svc),
             policy,
             reencrypting: Default::default(),

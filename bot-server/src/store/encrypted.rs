@@ -187,15 +187,18 @@ pub enum EncryptedColumn {
     UserTotpPending,
     /// `messages.body_enc`.
     MessageBody,
+    /// `conversations.state_enc` (where a conversation's flow stands, its variables).
+    ConversationState,
 }
 
 impl EncryptedColumn {
     /// Every encrypted column.
-    pub const ALL: [Self; 4] = [
+    pub const ALL: [Self; 5] = [
         Self::UserEmail,
         Self::UserTotp,
         Self::UserTotpPending,
         Self::MessageBody,
+        Self::ConversationState,
     ];
 
     /// The (table, column) its associated data names.
@@ -204,6 +207,7 @@ impl EncryptedColumn {
             Self::UserEmail => ("users", "email"),
             Self::UserTotp | Self::UserTotpPending => ("users", "totp"),
             Self::MessageBody => ("messages", "body"),
+            Self::ConversationState => ("conversations", "state"),
         }
     }
 
@@ -221,6 +225,9 @@ impl EncryptedColumn {
             Self::MessageBody => {
                 "SELECT id, user_id AS owner, body_enc AS v FROM messages WHERE id > $1 ORDER BY id LIMIT $2"
             }
+            Self::ConversationState => {
+                "SELECT id, user_id AS owner, state_enc AS v FROM conversations WHERE state_enc IS NOT NULL AND id > $1 ORDER BY id LIMIT $2"
+            }
         }
     }
 
@@ -233,6 +240,9 @@ impl EncryptedColumn {
             }
             Self::MessageBody => {
                 "UPDATE messages SET body_enc = $1 WHERE id = $2 AND body_enc = $3"
+            }
+            Self::ConversationState => {
+                "UPDATE conversations SET state_enc = $1 WHERE id = $2 AND state_enc = $3"
             }
         }
     }

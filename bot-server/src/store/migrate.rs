@@ -47,10 +47,15 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../../migrations/postgres/0008_directory_identities.sql"),
         include_str!("../../migrations/sqlite/0008_directory_identities.sql"),
     ),
+    (
+        9,
+        include_str!("../../migrations/postgres/0009_bots.sql"),
+        include_str!("../../migrations/sqlite/0009_bots.sql"),
+    ),
 ];
 
 /// The schema version this build needs.
-pub const LATEST: i64 = 8;
+pub const LATEST: i64 = 9;
 
 /// Applies every migration not yet applied.
 pub async fn run(pool: &AnyPool, backend: Backend) -> Result<(), StoreError> {

@@ -4,6 +4,7 @@
 //! `migrations/<backend>/`, applied at start.
 
 mod audit;
+mod bots;
 mod encrypted;
 mod messages;
 mod migrate;
@@ -14,8 +15,9 @@ mod shared;
 mod users;
 
 pub use audit::AuditRow;
+pub use bots::{BotRow, SOURCE_API, SOURCE_DIRECTORY};
 pub use encrypted::{EmailPages, EncryptedColumn, EncryptedPages, IndexedEmail, StoredValue};
-pub use messages::MessageRow;
+pub use messages::{ConversationRow, MessageRow, NewMessage, Sender};
 pub use refresh::RefreshRow;
 pub use roles::{OpenError, RoleReport, migrate_as_owner, open};
 pub use users::{NewUser, UserRow};
@@ -300,8 +302,18 @@ mod tests {
         );
         s.refund_login_attempt("u1").await.unwrap();
         assert_eq!(s.reserve_login_attempt("u1", 100).await.unwrap(), Some(1));
-        s.insert_conversation("u1", "c1").await.unwrap();
-        s.insert_message("u1", "c1", "m1", "gb1.k.z").await.unwrap();
+        s.insert_conversation("u1", "c1", None, &[]).await.unwrap();
+        s.insert_messages(
+            "u1",
+            "c1",
+            &[NewMessage {
+                id: "m1".into(),
+                body_enc: "gb1.k.z".into(),
+                sender: Sender::User,
+            }],
+        )
+        .await
+        .unwrap();
         assert_eq!(s.messages("u1", "c1").await.unwrap().len(), 1);
         assert_eq!(s.messages("u2", "c1").await.unwrap().len(), 0);
         let mut values = Vec::new();
