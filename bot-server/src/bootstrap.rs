@@ -66,6 +66,26 @@ pub async fn load_bot_dir(state: &AppState, path: &Path) -> Result<(u64, u64), B
     Ok((written, deleted))
 }
 
+/// Re-reads the bot directory every `every` (a ConfigMap edit reaches the pod's files
+/// within a minute or so). An invalid directory changes nothing: the error is logged and
+/// the bots stay as they were.
+pub fn spawn_bot_dir_reload(
+    state: std::sync::Arc<AppState>,
+    dir: std::path::PathBuf,
+    every: std::time::Duration,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            if let Err(e) = load_bot_dir(&state, &dir).await {
+                tracing::error!(error = %e, "the bot directory changed and is refused: the bots stay as they were");
+            }
+        }
+    })
+}
+
 /// The dev accounts printed at start.
 pub struct DevLogin {
     /// The administrator's email.

@@ -108,6 +108,13 @@ async fn main() -> ExitCode {
         tracing::error!(error = %e, "refusing to start: fix the bot directory");
         return ExitCode::FAILURE;
     }
+    let _bots_reload = config.bots_dir.clone().map(|dir| {
+        generalbot_bot_server::bootstrap::spawn_bot_dir_reload(
+            state.clone(),
+            dir,
+            Duration::from_secs(30),
+        )
+    });
     let dev_login = match generalbot_bot_server::bootstrap::seed_dev(&state, config.dev).await {
         Ok(l) => l,
         Err(e) => {

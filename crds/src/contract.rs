@@ -42,6 +42,8 @@ pub const KEYS_DIR: &str = "/var/run/secrets/generalbot/keys";
 pub const TLS_DIR: &str = "/var/run/secrets/generalbot/tls";
 /// Writable scratch space (an emptyDir); the root filesystem is read-only.
 pub const TMP_DIR: &str = "/tmp";
+/// Where the ConfigMaps of `spec.bots` are mounted (read-only, one directory).
+pub const BOTS_DIR: &str = "/etc/generalbot/bots";
 
 /// File names inside [`KEYS_DIR`], one per key ring.
 pub mod key_files {

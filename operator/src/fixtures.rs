@@ -57,6 +57,7 @@ pub fn mk_gb(name: &str) -> GeneralBot {
             enabled: false,
             ..BackupSpec::default()
         },
+        bots: Vec::new(),
     };
     let mut gb = GeneralBot::new(name, spec);
     gb.metadata.namespace = Some("bots".to_owned());
@@ -103,6 +104,9 @@ pub fn mk_full_gb(name: &str) -> GeneralBot {
     }];
     gb.spec.network.metrics_from = vec![mk_peer("prometheus")];
     gb.spec.backup.enabled = true;
+    gb.spec.bots = vec![generalbot_crds::v1alpha1::ConfigMapRef {
+        name: "support-bots".into(),
+    }];
     gb
 }
 

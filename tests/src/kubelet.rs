@@ -7,7 +7,8 @@
 //! - each Secret volume written under a local root with the kubelet's atomic layout: a
 //!   timestamped directory of files, a `..data` symlink to it swapped by `rename`, and
 //!   each key a symlink into `..data`, so a reader never sees half an update; re-synced
-//!   whenever the Secret changes; emptyDir volumes as empty directories;
+//!   whenever the Secret changes; projected ConfigMap volumes the same way, every key of
+//!   each ConfigMap in one directory; emptyDir volumes as empty directories;
 //! - paths under a mount mapped to the local root, listen addresses to free loopback
 //!   ports, and the hosts of declared services to the loopback addresses the test gives.
 
@@ -36,10 +37,19 @@ use kube::{Api, Client};
 
 use crate::TempDir;
 
-/// One Secret volume of the pod and where it is mounted locally.
+/// Where a volume's files come from.
+#[derive(Clone, Debug)]
+enum Source {
+    /// One Secret.
+    Secret(String),
+    /// Every key of each ConfigMap (a projected volume).
+    ConfigMaps(Vec<String>),
+}
+
+/// One Secret or projected ConfigMap volume of the pod and where it is mounted locally.
 #[derive(Clone, Debug)]
 struct SecretVolume {
-    secret: String,
+    source: Source,
     /// Key in the Secret to path in the volume; all keys when empty.
     items: Vec<(String, String)>,
     mode: u32,
@@ -50,6 +60,7 @@ struct SecretVolume {
 #[derive(Clone)]
 pub struct Volumes {
     api: Api<Secret>,
+    config_maps: Api<ConfigMap>,
     volumes: Vec<SecretVolume>,
     /// Secret name to the resourceVersion last written.
     written: Arc<std::sync::Mutex<BTreeMap<String, String>>>,
@@ -61,21 +72,19 @@ impl Volumes {
     pub async fn sync(&self) -> usize {
         let mut changed = 0;
         for v in &self.volumes {
-            let Ok(Some(secret)) = self.api.get_opt(&v.secret).await else {
+            let Some((version, data)) = self.read(&v.source).await else {
                 continue;
             };
-            let version = secret.metadata.resource_version.clone().unwrap_or_default();
-            let key = format!("{}:{}", v.secret, v.dir.display());
+            let key = v.dir.display().to_string();
             if self.written.lock().unwrap().get(&key) == Some(&version) {
                 continue;
             }
-            let data = secret.data.unwrap_or_default();
             let files: BTreeMap<String, Vec<u8>> = if v.items.is_empty() {
-                data.into_iter().map(|(k, b)| (k, b.0)).collect()
+                data
             } else {
                 v.items
                     .iter()
-                    .filter_map(|(key, path)| data.get(key).map(|b| (path.clone(), b.0.clone())))
+                    .filter_map(|(key, path)| data.get(key).map(|b| (path.clone(), b.clone())))
                     .collect()
             };
             let generation = self.generation.fetch_add(1, Ordering::Relaxed);
@@ -84,6 +93,36 @@ impl Volumes {
             changed += 1;
         }
         changed
+    }
+
+    /// A volume's source as (version, key to bytes), if it exists.
+    async fn read(&self, source: &Source) -> Option<(String, BTreeMap<String, Vec<u8>>)> {
+        match source {
+            Source::Secret(name) => {
+                let secret = self.api.get_opt(name).await.ok()??;
+                let version = format!(
+                    "{name}@{}",
+                    secret.metadata.resource_version.unwrap_or_default()
+                );
+                let data = secret.data.unwrap_or_default();
+                Some((version, data.into_iter().map(|(k, b)| (k, b.0)).collect()))
+            }
+            Source::ConfigMaps(names) => {
+                let mut version = String::new();
+                let mut data = BTreeMap::new();
+                for name in names {
+                    let cm = self.config_maps.get_opt(name).await.ok()??;
+                    version.push_str(&format!(
+                        "{name}@{};",
+                        cm.metadata.resource_version.unwrap_or_default()
+                    ));
+                    for (k, v) in cm.data.unwrap_or_default() {
+                        data.insert(k, v.into_bytes());
+                    }
+                }
+                Some((version, data))
+            }
+        }
     }
 
     /// Syncs every `every` until the returned flag is set.
@@ -282,9 +321,28 @@ impl LocalPod {
                 continue;
             };
             let dir = local(mount);
-            if let Some(s) = &v.secret {
+            if let Some(p) = &v.projected {
                 volumes.push(SecretVolume {
-                    secret: s.secret_name.clone().unwrap(),
+                    source: Source::ConfigMaps(
+                        p.sources
+                            .iter()
+                            .flatten()
+                            .map(|s| {
+                                s.config_map
+                                    .as_ref()
+                                    .expect("only ConfigMaps are projected")
+                                    .name
+                                    .clone()
+                            })
+                            .collect(),
+                    ),
+                    items: Vec::new(),
+                    mode: p.default_mode.map_or(0o644, |m| m as u32),
+                    dir,
+                });
+            } else if let Some(s) = &v.secret {
+                volumes.push(SecretVolume {
+                    source: Source::Secret(s.secret_name.clone().unwrap()),
                     items: s
                         .items
                         .iter()
@@ -317,6 +375,7 @@ impl LocalPod {
         let pod = Self {
             volumes: Volumes {
                 api: Api::namespaced(client.clone(), &namespace),
+                config_maps: Api::namespaced(client.clone(), &namespace),
                 volumes,
                 written: Arc::default(),
                 generation: Arc::default(),

@@ -92,6 +92,9 @@ fn everything_on() -> GeneralBot {
         .ca_secret = Some(generalbot_crds::v1alpha1::SecretRef {
         name: "smtp-ca".to_owned(),
     });
+    gb.spec.bots = vec![generalbot_crds::v1alpha1::ConfigMapRef {
+        name: "support-bots".to_owned(),
+    }];
     gb
 }
 

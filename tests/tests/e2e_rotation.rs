@@ -33,7 +33,8 @@ use generalbot_tests::https::request;
 use generalbot_tests::kubelet::{LocalPod, free_addr};
 use generalbot_tests::{bot_server_bin, note, skip};
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::PostParams;
 use kube::{Api, Client};
 
@@ -284,7 +285,33 @@ async fn e2e_every_key_and_the_ca_rotate_under_traffic_without_a_failed_request(
     )
     .await;
     secret(&run, "s3-credentials", &["accessKeyId", "secretAccessKey"]).await;
+    // The example bot, from a ConfigMap: the clients talk to it, so its encrypted
+    // conversation state goes through the rotation too.
+    let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
+    config_maps
+        .create(
+            &PostParams::default(),
+            &ConfigMap {
+                metadata: ObjectMeta {
+                    name: Some("support-bots".into()),
+                    ..ObjectMeta::default()
+                },
+                data: Some(BTreeMap::from([(
+                    "support.yaml".to_owned(),
+                    std::fs::read_to_string(
+                        generalbot_tests::root().join("examples/bots/support.yaml"),
+                    )
+                    .unwrap(),
+                )])),
+                ..ConfigMap::default()
+            },
+        )
+        .await
+        .unwrap();
     let mut gb = example("minimal.yaml", &ns);
+    gb.spec.bots = vec![generalbot_crds::v1alpha1::ConfigMapRef {
+        name: "support-bots".into(),
+    }];
     gb.spec.services.postgres.endpoint.tls.ca_secret = Some(SecretRef {
         name: "pg-ca".to_owned(),
     });
@@ -348,7 +375,12 @@ async fn e2e_every_key_and_the_ca_rotate_under_traffic_without_a_failed_request(
     for c in 0..CLIENTS {
         let token = target.login(c).await.unwrap();
         let conv = target
-            .call("POST", "/api/conversations", Some(&token), None)
+            .call(
+                "POST",
+                "/api/conversations",
+                Some(&token),
+                Some(serde_json::json!({"bot": "support"})),
+            )
             .await
             .unwrap();
         conversations.push(conv["id"].as_str().unwrap().to_owned());

@@ -466,6 +466,19 @@ flow:
         );
     }
 
+    proptest::proptest! {
+        #[test]
+        fn every_message_gets_a_reply(messages in proptest::collection::vec(".{0,60}", 1..8)) {
+            let b = bot(SUPPORT);
+            let mut s = ConversationState::default();
+            begin(&b, &mut s);
+            for m in &messages {
+                let (r, _) = turn(&b, &mut s, m);
+                proptest::prop_assert!(!r.is_empty(), "no reply to {m:?}");
+            }
+        }
+    }
+
     #[test]
     fn answers_are_validated() {
         let c = vec!["Red".to_owned(), "Blue".to_owned()];

@@ -293,6 +293,7 @@ impl Config {
 
     fn load_from(src: &dyn Source, dev: bool) -> Result<Self, ConfigError> {
         let dev = dev || src.get(env::MODE).is_some_and(|m| m == "dev");
+        let bots_dir = src.get(env::BOTS_DIR).map(PathBuf::from);
         let default_port = |p: i32| u16::try_from(p).unwrap_or(8080);
         let mut listen: SocketAddr = parse(
             src,
@@ -350,7 +351,7 @@ impl Config {
             capabilities: capabilities(src, dev)?,
             directory,
             password_login,
-            bots_dir: src.get(env::BOTS_DIR).map(PathBuf::from),
+            bots_dir,
         })
     }
 }

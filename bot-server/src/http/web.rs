@@ -14,6 +14,7 @@ use super::AppState;
 const INDEX: &str = include_str!("../../web/index.html");
 const SCRIPT: &str = include_str!("../../web/chat.js");
 const STYLE: &str = include_str!("../../web/chat.css");
+const ICON: &str = include_str!("../../web/favicon.svg");
 
 /// The routes.
 pub fn router() -> Router<Arc<AppState>> {
@@ -29,6 +30,10 @@ pub fn router() -> Router<Arc<AppState>> {
         .route(
             "/chat.css",
             get(|| async { page("text/css; charset=utf-8", STYLE) }),
+        )
+        .route(
+            "/favicon.svg",
+            get(|| async { page("image/svg+xml", ICON) }),
         )
 }
 

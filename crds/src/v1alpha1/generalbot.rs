@@ -119,6 +119,26 @@ pub struct GeneralBotSpec {
     /// Database backups to object storage.
     #[serde(default)]
     pub backup: BackupSpec,
+    /// ConfigMaps of bots: each `*.yaml`, `*.yml` or `*.json` key is one bot definition
+    /// (slug, welcome, fallback, FAQ, flow), and a `faq_csv` field names a CSV key of the
+    /// same ConfigMap. All are mounted read-only in one directory; the bot server checks
+    /// them at start and every 30 s after (an invalid edit changes nothing and is logged),
+    /// and such bots cannot be changed through the API.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 16))]
+    pub bots: Vec<ConfigMapRef>,
+}
+
+/// A ConfigMap in the GeneralBot's namespace.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConfigMapRef {
+    /// Name of the ConfigMap.
+    #[schemars(
+        length(min = 1, max = 253),
+        pattern(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+    )]
+    pub name: String,
 }
 
 /// The bot server workload.

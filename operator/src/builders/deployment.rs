@@ -313,6 +313,9 @@ fn environment(ctx: &BuildContext<'_>, services: &[DeclaredService<'_>]) -> Vec<
         var(env::ENABLE_AUDIT, s.audit.to_string()),
         var(env::FEATURES, features.join(",")),
     ];
+    if !spec.bots.is_empty() {
+        vars.push(var(env::BOTS_DIR, contract::BOTS_DIR.to_owned()));
+    }
     for service in services {
         vars.extend(service_environment(ctx, service));
     }

@@ -1,11 +1,13 @@
 //! The volumes of the bot server's pod and where each container mounts them: a bounded
-//! scratch directory, the key rings, the serving and client certificates, and each
-//! service's credentials and CA, every secret read-only with owner-only file modes.
+//! scratch directory, the key rings, the serving and client certificates, each service's
+//! credentials and CA (every secret read-only with owner-only file modes), and the bots'
+//! ConfigMaps.
 
 use generalbot_crds::contract::{self, tls_files};
 use generalbot_crds::v1alpha1::TlsMode;
 use k8s_openapi::api::core::v1::{
-    EmptyDirVolumeSource, KeyToPath, SecretVolumeSource, Volume, VolumeMount,
+    ConfigMapProjection, EmptyDirVolumeSource, KeyToPath, ProjectedVolumeSource,
+    SecretVolumeSource, Volume, VolumeMount, VolumeProjection,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
@@ -17,6 +19,8 @@ pub(super) const KEYS_VOLUME: &str = "keys";
 pub(super) const TLS_VOLUME: &str = "tls";
 /// The database owner's credentials: the migration init container's only.
 pub(super) const OWNER_VOLUME: &str = "postgres-owner";
+/// The ConfigMaps of `spec.bots`, projected into one read-only directory.
+pub(super) const BOTS_VOLUME: &str = "bots";
 
 fn secret_volume(name: &str, secret: &str, items: Vec<KeyToPath>) -> Volume {
     Volume {
@@ -118,6 +122,32 @@ pub(super) fn volumes(
             volumes.push(secret_volume(&volume, &ca.name, vec![item("ca.crt")]));
             mounts.push(mount(&volume, contract::service_ca_dir(id)));
         }
+    }
+    if !ctx.gb.spec.bots.is_empty() {
+        volumes.push(Volume {
+            name: BOTS_VOLUME.to_owned(),
+            projected: Some(ProjectedVolumeSource {
+                // Bot definitions are not secrets; nobody but the server writes anyway.
+                default_mode: Some(0o444),
+                sources: Some(
+                    ctx.gb
+                        .spec
+                        .bots
+                        .iter()
+                        .map(|c| VolumeProjection {
+                            config_map: Some(ConfigMapProjection {
+                                name: c.name.clone(),
+                                optional: Some(false),
+                                items: None,
+                            }),
+                            ..VolumeProjection::default()
+                        })
+                        .collect(),
+                ),
+            }),
+            ..Volume::default()
+        });
+        mounts.push(mount(BOTS_VOLUME, contract::BOTS_DIR.to_owned()));
     }
     // Mounted by the migration init container only.
     if let Some(owner) = &ctx.gb.spec.services.postgres.owner_credentials_secret {
