@@ -102,6 +102,13 @@ async fn main() -> ExitCode {
     if let Some(Command::Admin(admin)) = cli.command {
         return run_admin(&state, admin).await;
     }
+    if let Some((email, password)) = &config.bootstrap_admin
+        && let Err(e) =
+            generalbot_bot_server::bootstrap::bootstrap_admin(&state, email, password).await
+    {
+        tracing::error!(error = %e, "refusing to start: fix the bootstrap administrator's Secret");
+        return ExitCode::FAILURE;
+    }
     if let Some(dir) = &config.bots_dir
         && let Err(e) = generalbot_bot_server::bootstrap::load_bot_dir(&state, dir).await
     {

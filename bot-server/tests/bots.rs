@@ -467,6 +467,77 @@ async fn bots_over_http_and_websocket_on_two_replicas() {
     std::fs::remove_file(bots_dir.join("help.yaml")).unwrap();
     assert_eq!(load(&a.state, &bots_dir).await.unwrap(), (0, 1));
 
+    // GDPR: Ana exports everything held about her, decrypted for her, and nothing secret.
+    let export = call(
+        a.api,
+        "GET",
+        "/api/me/export",
+        "198.51.100.7",
+        Some(&ana),
+        None,
+    )
+    .await;
+    assert_eq!(export.status, 200, "{:?}", export.body);
+    assert!(export.head.contains("content-disposition: attachment"));
+    assert_eq!(export.body["account"]["email"], "ana@example.com");
+    let convs = export.body["conversations"].as_array().unwrap();
+    let first = convs.iter().find(|c| c["id"] == id.as_str()).unwrap();
+    assert_eq!(first["state"]["vars"]["email"], "ana@example.org");
+    assert_eq!(first["messages"].as_array().unwrap().len(), 13);
+    let text = export.body.to_string();
+    assert!(
+        !text.contains("argon2") && !text.contains("totp_enc") && !text.contains("gb1."),
+        "{text}"
+    );
+    assert!(audit_has(&a, "gdpr_export").await);
+    // She erases her account: everything of it goes, the audit record names no person.
+    let wrong = call(
+        a.api,
+        "DELETE",
+        "/api/me",
+        "198.51.100.7",
+        Some(&ana),
+        Some(serde_json::json!({"confirm": "yes"})),
+    )
+    .await;
+    assert_eq!(wrong.status, 400);
+    let erased = call(
+        a.api,
+        "DELETE",
+        "/api/me",
+        "198.51.100.7",
+        Some(&ana),
+        Some(serde_json::json!({"confirm": "erase my account"})),
+    )
+    .await;
+    assert_eq!(erased.status, 204, "{:?}", erased.body);
+    let after = call(
+        b.api,
+        "GET",
+        "/api/conversations",
+        "198.51.100.7",
+        Some(&ana),
+        None,
+    )
+    .await;
+    assert_eq!(after.status, 401);
+    let left = pg.psql(&pg.database, "SELECT count(*) FROM conversations c JOIN users u ON u.id = c.user_id WHERE u.role = 'user'");
+    let ana_rows = pg.psql(
+        &pg.database,
+        &format!("SELECT (SELECT count(*) FROM messages WHERE conversation_id = '{id}') + (SELECT count(*) FROM conversations WHERE id = '{id}')"),
+    );
+    assert_eq!(ana_rows.trim(), "0", "{left}");
+    let rows = a.state.store.audit_page(0, 100_000).await.unwrap();
+    let erasure = rows
+        .iter()
+        .find(|r| r.detail.contains("gdpr_erasure"))
+        .unwrap();
+    assert!(
+        !erasure.detail.contains("ana") && !erasure.actor.contains("ana"),
+        "{}",
+        erasure.detail
+    );
+
     // Deleting is audited; the bot is gone for new conversations.
     let r = call_raw(
         a.api,

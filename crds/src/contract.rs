@@ -151,6 +151,10 @@ pub mod tls_files {
     }
 }
 
+/// Directory where the bootstrap administrator's Secret is mounted (`email`,
+/// `password`), in the bot server container only.
+pub const BOOTSTRAP_ADMIN_DIR: &str = "/var/run/secrets/generalbot/bootstrap-admin";
+
 /// Directory where a service's credentials Secret is mounted.
 pub fn service_secret_dir(service: &str) -> String {
     format!("{SECRETS_DIR}/{service}")
@@ -292,6 +296,10 @@ pub mod env {
     /// A directory of bot definitions (`*.yaml`, `*.json`, their CSV knowledge bases),
     /// mounted read-only from the ConfigMaps of `spec.bots`.
     pub const BOTS_DIR: &str = "BOTSERVER_BOTS_DIR";
+    /// File holding the email of the administrator created at start while none exists.
+    pub const BOOTSTRAP_ADMIN_EMAIL_FILE: &str = "BOTSERVER_BOOTSTRAP_ADMIN_EMAIL_FILE";
+    /// File holding that administrator's password.
+    pub const BOOTSTRAP_ADMIN_PASSWORD_FILE: &str = "BOTSERVER_BOOTSTRAP_ADMIN_PASSWORD_FILE";
     /// PostgreSQL host.
     pub const DATABASE_HOST: &str = "DATABASE_HOST";
     /// PostgreSQL port.
@@ -369,7 +377,7 @@ pub mod env {
 
     /// Every variable above: the contract test checks each is either produced by the
     /// operator and consumed by the bot server, or named as one of the bot server's own.
-    pub const ALL: [&str; 68] = [
+    pub const ALL: [&str; 70] = [
         MODE,
         JWT_SECRET,
         ENCRYPTION_KEY,
@@ -403,6 +411,8 @@ pub mod env {
         ENCRYPT_FIELDS,
         FEATURES,
         BOTS_DIR,
+        BOOTSTRAP_ADMIN_EMAIL_FILE,
+        BOOTSTRAP_ADMIN_PASSWORD_FILE,
         DATABASE_HOST,
         DATABASE_PORT,
         DATABASE_NAME,

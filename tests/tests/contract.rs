@@ -95,6 +95,9 @@ fn everything_on() -> GeneralBot {
     gb.spec.bots = vec![generalbot_crds::v1alpha1::ConfigMapRef {
         name: "support-bots".to_owned(),
     }];
+    gb.spec.server.bootstrap_admin_secret = Some(generalbot_crds::v1alpha1::SecretRef {
+        name: "first-admin".to_owned(),
+    });
     gb
 }
 

@@ -250,6 +250,9 @@ pub struct Config {
     pub password_login: PasswordLogin,
     /// Bots to load from a mounted directory.
     pub bots_dir: Option<PathBuf>,
+    /// The (email, password) files of the administrator created at start while none
+    /// exists.
+    pub bootstrap_admin: Option<(PathBuf, PathBuf)>,
 }
 
 /// Refuses settings of ours that nothing read (in production; `--dev` only warns).
@@ -294,6 +297,29 @@ impl Config {
     fn load_from(src: &dyn Source, dev: bool) -> Result<Self, ConfigError> {
         let dev = dev || src.get(env::MODE).is_some_and(|m| m == "dev");
         let bots_dir = src.get(env::BOTS_DIR).map(PathBuf::from);
+        let bootstrap_admin = match (
+            src.get(env::BOOTSTRAP_ADMIN_EMAIL_FILE),
+            src.get(env::BOOTSTRAP_ADMIN_PASSWORD_FILE),
+        ) {
+            (Some(e), Some(p)) => {
+                if !dev {
+                    check_secret_file(
+                        env::BOOTSTRAP_ADMIN_PASSWORD_FILE,
+                        Path::new(&p),
+                        &src.groups(),
+                    )?;
+                }
+                Some((PathBuf::from(e), PathBuf::from(p)))
+            }
+            (None, None) => None,
+            _ => {
+                return Err(ConfigError::Invalid {
+                    var: env::BOOTSTRAP_ADMIN_EMAIL_FILE,
+                    value: "<one of two>".into(),
+                    expected: "both BOTSERVER_BOOTSTRAP_ADMIN_EMAIL_FILE and BOTSERVER_BOOTSTRAP_ADMIN_PASSWORD_FILE, or neither",
+                });
+            }
+        };
         let default_port = |p: i32| u16::try_from(p).unwrap_or(8080);
         let mut listen: SocketAddr = parse(
             src,
@@ -352,6 +378,7 @@ impl Config {
             directory,
             password_login,
             bots_dir,
+            bootstrap_admin,
         })
     }
 }

@@ -210,7 +210,7 @@ pub struct HistoryMessage {
     pub created_at: i64,
 }
 
-/// A conversation's messages, decrypted for its owner.
+/// A conversation's messages, decrypted for its owner (audited).
 pub async fn history(
     s: &AppState,
     user: &str,
@@ -219,6 +219,25 @@ pub async fn history(
     if !s.store.owns_conversation(user, conv).await? {
         return Err(ApiError::NotFound);
     }
+    let out = history_unaudited(s, user, conv).await?;
+    s.auth
+        .audit
+        .record(
+            AuditKind::DataRead,
+            user,
+            "success",
+            serde_json::json!({"conversation": conv, "messages": out.len()}),
+        )
+        .await;
+    Ok(out)
+}
+
+/// A conversation's messages, decrypted (the caller audits; rows are the user's only).
+pub async fn history_unaudited(
+    s: &AppState,
+    user: &str,
+    conv: &str,
+) -> Result<Vec<HistoryMessage>, ApiError> {
     let keys = s.keys.current();
     let rows = s.store.messages(user, conv).await?;
     let mut out = Vec::with_capacity(rows.len());
@@ -231,15 +250,6 @@ pub async fn history(
             created_at: r.created_at,
         });
     }
-    s.auth
-        .audit
-        .record(
-            AuditKind::DataRead,
-            user,
-            "success",
-            serde_json::json!({"conversation": conv, "messages": out.len()}),
-        )
-        .await;
     Ok(out)
 }
 

@@ -9,6 +9,7 @@ pub mod bots;
 pub mod chat;
 pub mod error;
 pub mod extractor;
+pub mod me;
 pub mod messages;
 pub mod oidc;
 pub mod ratelimit;
@@ -116,6 +117,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(oidc::router())
         .merge(messages::router())
         .merge(bots::router())
+        .merge(me::router())
         .merge(ws::router())
         .merge(web::router())
         .merge(admin::router())

@@ -6,6 +6,7 @@
 mod audit;
 mod bots;
 mod encrypted;
+mod gdpr;
 mod messages;
 mod migrate;
 mod refresh;
@@ -17,6 +18,7 @@ mod users;
 pub use audit::AuditRow;
 pub use bots::{BotRow, SOURCE_API, SOURCE_DIRECTORY};
 pub use encrypted::{EmailPages, EncryptedColumn, EncryptedPages, IndexedEmail, StoredValue};
+pub use gdpr::{Identity, Profile};
 pub use messages::{ConversationRow, MessageRow, NewMessage, Sender};
 pub use refresh::RefreshRow;
 pub use roles::{OpenError, RoleReport, migrate_as_owner, open};

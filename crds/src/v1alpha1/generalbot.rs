@@ -8,7 +8,7 @@ use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{GeneralBotStatus, NetworkSpec, SecuritySpec, ServicesSpec};
+use super::{GeneralBotStatus, NetworkSpec, SecretRef, SecuritySpec, ServicesSpec};
 
 /// The image the operator runs when `spec.server.image` is not set.
 pub const DEFAULT_IMAGE: &str = "ghcr.io/generalbots/bot-server:0.1.0";
@@ -183,6 +183,11 @@ pub struct ServerSpec {
     /// Optional features of the bot server.
     #[serde(default)]
     pub features: Features,
+    /// A Secret with `email` and `password` (at least 12 characters): the first
+    /// administrator, created at start only while no administrator exists (never
+    /// overwritten, audited). Delete the Secret once you have signed in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bootstrap_admin_secret: Option<SecretRef>,
 }
 
 impl Default for ServerSpec {
@@ -196,6 +201,7 @@ impl Default for ServerSpec {
             pod_labels: BTreeMap::new(),
             settings: ServerSettings::default(),
             features: Features::default(),
+            bootstrap_admin_secret: None,
         }
     }
 }

@@ -316,6 +316,14 @@ fn environment(ctx: &BuildContext<'_>, services: &[DeclaredService<'_>]) -> Vec<
     if !spec.bots.is_empty() {
         vars.push(var(env::BOTS_DIR, contract::BOTS_DIR.to_owned()));
     }
+    if spec.server.bootstrap_admin_secret.is_some() {
+        let dir = contract::BOOTSTRAP_ADMIN_DIR;
+        vars.push(var(env::BOOTSTRAP_ADMIN_EMAIL_FILE, format!("{dir}/email")));
+        vars.push(var(
+            env::BOOTSTRAP_ADMIN_PASSWORD_FILE,
+            format!("{dir}/password"),
+        ));
+    }
     for service in services {
         vars.extend(service_environment(ctx, service));
     }

@@ -19,6 +19,8 @@ pub(super) const KEYS_VOLUME: &str = "keys";
 pub(super) const TLS_VOLUME: &str = "tls";
 /// The database owner's credentials: the migration init container's only.
 pub(super) const OWNER_VOLUME: &str = "postgres-owner";
+/// The first administrator's Secret.
+pub(super) const BOOTSTRAP_ADMIN_VOLUME: &str = "bootstrap-admin";
 /// The ConfigMaps of `spec.bots`, projected into one read-only directory.
 pub(super) const BOTS_VOLUME: &str = "bots";
 
@@ -122,6 +124,17 @@ pub(super) fn volumes(
             volumes.push(secret_volume(&volume, &ca.name, vec![item("ca.crt")]));
             mounts.push(mount(&volume, contract::service_ca_dir(id)));
         }
+    }
+    if let Some(secret) = &ctx.gb.spec.server.bootstrap_admin_secret {
+        volumes.push(secret_volume(
+            BOOTSTRAP_ADMIN_VOLUME,
+            &secret.name,
+            vec![item("email"), item("password")],
+        ));
+        mounts.push(mount(
+            BOOTSTRAP_ADMIN_VOLUME,
+            contract::BOOTSTRAP_ADMIN_DIR.to_owned(),
+        ));
     }
     if !ctx.gb.spec.bots.is_empty() {
         volumes.push(Volume {

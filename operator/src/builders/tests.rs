@@ -183,6 +183,76 @@ fn migrations_run_as_the_owner_in_an_init_container_that_alone_sees_its_credenti
 }
 
 #[test]
+fn bots_and_the_first_administrator_reach_the_server_only() {
+    let plain = desired(&mk_gb("bot")).unwrap();
+    let pod = plain.deployment.spec.unwrap().template.spec.unwrap();
+    let server = &pod.containers[0];
+    let has_env = |c: &k8s_openapi::api::core::v1::Container, name: &str| {
+        c.env.iter().flatten().any(|e| e.name == name)
+    };
+    assert!(!has_env(server, contract::env::BOTS_DIR));
+    assert!(!has_env(server, contract::env::BOOTSTRAP_ADMIN_EMAIL_FILE));
+
+    let mut gb = mk_full_gb("bot");
+    gb.spec.server.bootstrap_admin_secret = Some(SecretRef {
+        name: "first-admin".to_owned(),
+    });
+    gb.spec.services.postgres.owner_credentials_secret = Some(SecretRef {
+        name: "pg-owner".to_owned(),
+    });
+    let pod = desired(&gb)
+        .unwrap()
+        .deployment
+        .spec
+        .unwrap()
+        .template
+        .spec
+        .unwrap();
+    let server = &pod.containers[0];
+    let bots = pod
+        .volumes
+        .iter()
+        .flatten()
+        .find(|v| v.name == "bots")
+        .unwrap();
+    let projected = bots.projected.as_ref().unwrap();
+    let sources: Vec<&str> = projected
+        .sources
+        .iter()
+        .flatten()
+        .map(|s| s.config_map.as_ref().unwrap().name.as_str())
+        .collect();
+    assert_eq!(sources, ["support-bots"]);
+    let mount = |c: &k8s_openapi::api::core::v1::Container, path: &str| {
+        c.volume_mounts
+            .iter()
+            .flatten()
+            .find(|m| m.mount_path == path)
+            .cloned()
+    };
+    assert_eq!(
+        mount(server, contract::BOTS_DIR).unwrap().read_only,
+        Some(true)
+    );
+    assert!(has_env(server, contract::env::BOTS_DIR));
+    let admin = pod
+        .volumes
+        .iter()
+        .flatten()
+        .find(|v| v.secret.as_ref().and_then(|s| s.secret_name.as_deref()) == Some("first-admin"))
+        .unwrap();
+    assert_eq!(admin.secret.as_ref().unwrap().default_mode, Some(0o400));
+    assert!(mount(server, contract::BOOTSTRAP_ADMIN_DIR).is_some());
+    assert!(has_env(
+        server,
+        contract::env::BOOTSTRAP_ADMIN_PASSWORD_FILE
+    ));
+    let migrate = &pod.init_containers.as_ref().unwrap()[0];
+    assert!(mount(migrate, contract::BOOTSTRAP_ADMIN_DIR).is_none());
+    assert!(mount(migrate, contract::BOTS_DIR).is_none());
+}
+
+#[test]
 fn default_deny_covers_both_directions() {
     let d = desired(&mk_gb("bot")).unwrap();
     let deny = policy(&d, "-default-deny").spec.clone().unwrap();
