@@ -67,6 +67,9 @@ fn authorized(s: &AppState, headers: &HeaderMap) -> bool {
 
 /// The key-usage report; also served on the API listener, where it is TLS, which is
 /// where the operator asks for it.
+#[utoipa::path(get, path = "/internal/key-usage", tag = "operator", security(("ops_token" = [])),
+    responses((status = 200, description = "stored records per key of each ring", body = serde_json::Value),
+        (status = 401, description = "not the operator's token")))]
 pub async fn key_usage(State(s): State<Arc<AppState>>, headers: HeaderMap) -> Response {
     if !authorized(&s, &headers) {
         return StatusCode::UNAUTHORIZED.into_response();
@@ -90,6 +93,10 @@ pub struct HeadQuery {
 }
 
 /// The audit chain head ([`contract::AUDIT_HEAD_PATH`]); also on the API listener.
+#[utoipa::path(get, path = "/internal/audit-head", tag = "operator", security(("ops_token" = [])),
+    params(("at" = Option<i64>, Query, description = "a sequence number recorded earlier")),
+    responses((status = 200, description = "the head and row `at` as stored now", body = serde_json::Value),
+        (status = 401, description = "not the operator's token")))]
 pub async fn audit_head(
     State(s): State<Arc<AppState>>,
     headers: HeaderMap,

@@ -76,7 +76,7 @@ pub enum AuthError {
 }
 
 /// An access and refresh token pair.
-#[derive(serde::Serialize)]
+#[derive(serde::Serialize, utoipa::ToSchema)]
 pub struct TokenPair {
     /// RS256 access token.
     pub access_token: String,

@@ -11,7 +11,7 @@ pub const MAX_QUESTION: usize = 1_024;
 pub const MAX_ANSWER: usize = 16 * 1_024;
 
 /// One question and its answer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FaqEntry {
     /// The question as people ask it.

@@ -46,7 +46,7 @@ pub const MAX_SAVED_ANSWER: usize = 1_000;
 pub const INPUT_VAR: &str = "input";
 
 /// A flow as written.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FlowDefinition {
     /// The first step (the first listed when absent).
@@ -60,7 +60,7 @@ pub struct FlowDefinition {
 }
 
 /// One step as written: an `id` and exactly one action.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StepDefinition {
     /// Its name, for jumps and messages.
@@ -113,7 +113,7 @@ pub struct StepDefinition {
 }
 
 /// `end: true` or `end: "last words"`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum EndDefinition {
     /// Ends silently.
@@ -123,7 +123,7 @@ pub enum EndDefinition {
 }
 
 /// What an answer must be.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Expect {
     /// Any non-empty text.
@@ -137,7 +137,7 @@ pub enum Expect {
 }
 
 /// One arm of a branch.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ArmDefinition {
     /// The condition.
@@ -147,7 +147,7 @@ pub struct ArmDefinition {
 }
 
 /// A condition on a variable (comparisons ignore case and surrounding spaces).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Condition {
     /// The variable.

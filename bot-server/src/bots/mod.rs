@@ -27,7 +27,7 @@ pub const DEFAULT_THRESHOLD: f32 = 0.5;
 pub const MAX_MESSAGE: usize = 4_096;
 
 /// A bot as written (and as stored).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BotDefinition {
     /// Its name in URLs: lowercase letters, digits and `-`, at most 63.

@@ -31,7 +31,7 @@ pub struct ConversationState {
 }
 
 /// One message from the bot.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Reply {
     /// The text.
     pub text: String,

@@ -3,11 +3,12 @@
 
 use std::sync::Arc;
 
+use axum::Json;
 use axum::extract::Path;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{delete, get, post, put};
-use axum::{Json, Router};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::AppState;
 use super::error::ApiError;
@@ -16,25 +17,30 @@ use crate::audit::{AuditError, AuditKind};
 use crate::auth::Role;
 
 /// A user to create.
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, utoipa::ToSchema)]
 pub struct NewUser {
     /// Email.
     pub email: String,
     /// Initial password (wiped from memory when dropped).
+    #[schema(value_type = String)]
     pub password: zeroize::Zeroizing<String>,
     /// Role.
     pub role: Role,
 }
 
 /// The routes.
-pub fn router() -> Router<Arc<AppState>> {
-    Router::new()
-        .route("/api/admin/users", post(create_user))
-        .route("/api/admin/users/{id}", delete(delete_user))
-        .route("/api/admin/users/{id}/role", put(set_role))
-        .route("/api/admin/audit", get(audit))
+pub fn router() -> OpenApiRouter<Arc<AppState>> {
+    OpenApiRouter::new()
+        .routes(routes!(create_user))
+        .routes(routes!(delete_user))
+        .routes(routes!(set_role))
+        .routes(routes!(audit))
 }
 
+/// Creates a user (audited).
+#[utoipa::path(post, path = "/api/admin/users", tag = "admin", security(("bearer" = [])), request_body = NewUser,
+    responses((status = 200, description = "`id` of the new user", body = serde_json::Value),
+        (status = 403, description = "not an administrator"), (status = 409, description = "the email is taken")))]
 async fn create_user(
     State(s): State<Arc<AppState>>,
     AdminUser(p): AdminUser,
@@ -57,13 +63,16 @@ async fn create_user(
 }
 
 /// A role to set.
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, utoipa::ToSchema)]
 pub struct RoleChange {
     /// The new role.
     pub role: Role,
 }
 
 /// Sets a user's role; it takes effect on the user's next request.
+#[utoipa::path(put, path = "/api/admin/users/{id}/role", tag = "admin", security(("bearer" = [])),
+    params(("id" = String, Path, description = "the user")), request_body = RoleChange,
+    responses((status = 204, description = "changed"), (status = 404, description = "no such user")))]
 async fn set_role(
     State(s): State<Arc<AppState>>,
     AdminUser(p): AdminUser,
@@ -75,6 +84,9 @@ async fn set_role(
 }
 
 /// Deletes a user and their data; their tokens stop working on the next request.
+#[utoipa::path(delete, path = "/api/admin/users/{id}", tag = "admin", security(("bearer" = [])),
+    params(("id" = String, Path, description = "the user")),
+    responses((status = 204, description = "deleted"), (status = 404, description = "no such user")))]
 async fn delete_user(
     State(s): State<Arc<AppState>>,
     AdminUser(p): AdminUser,
@@ -101,6 +113,10 @@ fn default_limit() -> i64 {
 
 /// A page of the audit log, verified against itself and the row before it; `next_after`
 /// names the next page.
+#[utoipa::path(get, path = "/api/admin/audit", tag = "admin", security(("bearer" = [])),
+    params(("after" = Option<i64>, Query, description = "rows after this sequence number"),
+        ("limit" = Option<i64>, Query, description = "at most this many rows (1 to 1,000; 100 by default)")),
+    responses((status = 200, description = "`verified`, `rows`, `next_after`; or `verified: false` with where and why", body = serde_json::Value)))]
 async fn audit(
     State(s): State<Arc<AppState>>,
     AdminUser(p): AdminUser,

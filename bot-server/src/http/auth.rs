@@ -3,10 +3,11 @@
 
 use std::sync::Arc;
 
+use axum::Json;
 use axum::extract::{Extension, State};
 use axum::response::IntoResponse as _;
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::error::ApiError;
 use super::extractor::AuthUser;
@@ -14,11 +15,12 @@ use super::{AppState, ClientIp};
 use crate::auth::service::TokenPair;
 
 /// A login request.
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, utoipa::ToSchema)]
 pub struct LoginRequest {
     /// Email.
     pub email: String,
     /// Password (wiped from memory when dropped).
+    #[schema(value_type = String)]
     pub password: zeroize::Zeroizing<String>,
     /// TOTP code.
     #[serde(default)]
@@ -26,30 +28,34 @@ pub struct LoginRequest {
 }
 
 /// A refresh request.
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, utoipa::ToSchema)]
 pub struct RefreshRequest {
     /// The refresh token.
     pub refresh_token: String,
 }
 
 /// A TOTP code confirming an enrolment.
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, utoipa::ToSchema)]
 pub struct TotpCode {
     /// The 6-digit code.
     pub code: String,
 }
 
 /// The routes.
-pub fn router() -> Router<Arc<AppState>> {
-    Router::new()
-        .route("/api/auth/login", post(login))
-        .route("/api/auth/refresh", post(refresh))
-        .route("/api/auth/logout", post(logout))
-        .route("/api/auth/totp/enrol", post(enrol_totp))
-        .route("/api/auth/totp/confirm", post(confirm_totp))
-        .route("/.well-known/jwks.json", get(jwks))
+pub fn router() -> OpenApiRouter<Arc<AppState>> {
+    OpenApiRouter::new()
+        .routes(routes!(login))
+        .routes(routes!(refresh))
+        .routes(routes!(logout))
+        .routes(routes!(enrol_totp))
+        .routes(routes!(confirm_totp))
+        .routes(routes!(jwks))
 }
 
+/// Signs in with a local password (and a TOTP code when the account has one).
+#[utoipa::path(post, path = "/api/auth/login", tag = "auth", request_body = LoginRequest,
+    responses((status = 200, description = "success", body = TokenPair), (status = 401, description = "wrong credentials or TOTP code required"),
+        (status = 423, description = "account locked"), (status = 429, description = "rate limited")))]
 async fn login(
     State(s): State<Arc<AppState>>,
     Extension(ip): Extension<ClientIp>,
@@ -62,6 +68,9 @@ async fn login(
     ))
 }
 
+/// Exchanges a refresh token (single use; a reuse revokes its family).
+#[utoipa::path(post, path = "/api/auth/refresh", tag = "auth", request_body = RefreshRequest,
+    responses((status = 200, description = "success", body = TokenPair), (status = 401, description = "invalid, used or expired")))]
 async fn refresh(
     State(s): State<Arc<AppState>>,
     Extension(ip): Extension<ClientIp>,
@@ -72,6 +81,8 @@ async fn refresh(
 
 /// Ends the session; with a directory, also says where to send the browser to sign out
 /// of the directory.
+#[utoipa::path(post, path = "/api/auth/logout", tag = "auth", security(("bearer" = [])),
+    responses((status = 204, description = "signed out"), (status = 200, description = "signed out; `end_session_url` of the directory", body = serde_json::Value)))]
 async fn logout(
     State(s): State<Arc<AppState>>,
     AuthUser(p): AuthUser,
@@ -87,11 +98,16 @@ async fn logout(
     })
 }
 
+/// The public keys that verify access tokens.
+#[utoipa::path(get, path = "/.well-known/jwks.json", tag = "auth",
+    responses((status = 200, description = "a JSON Web Key Set", body = serde_json::Value)))]
 async fn jwks(State(s): State<Arc<AppState>>) -> Json<serde_json::Value> {
     Json(s.keys.current().jwt.jwks())
 }
 
 /// Starts TOTP enrolment: the secret and its `otpauth://` URI, shown this once.
+#[utoipa::path(post, path = "/api/auth/totp/enrol", tag = "auth", security(("bearer" = [])),
+    responses((status = 200, description = "`secret` and `otpauth_uri`", body = serde_json::Value)))]
 async fn enrol_totp(
     State(s): State<Arc<AppState>>,
     AuthUser(p): AuthUser,
@@ -111,6 +127,8 @@ async fn enrol_totp(
 }
 
 /// Confirms TOTP enrolment with a first code.
+#[utoipa::path(post, path = "/api/auth/totp/confirm", tag = "auth", security(("bearer" = [])), request_body = TotpCode,
+    responses((status = 204, description = "the new second factor is in force"), (status = 401, description = "wrong code")))]
 async fn confirm_totp(
     State(s): State<Arc<AppState>>,
     AuthUser(p): AuthUser,

@@ -4,10 +4,11 @@
 
 use std::sync::Arc;
 
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::routing::{get, put};
-use axum::{Json, Router};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::AppState;
 use super::error::ApiError;
@@ -17,7 +18,7 @@ use crate::bots::{self, BotDefinition, faq};
 use crate::store::{SOURCE_DIRECTORY, StoreError};
 
 /// A bot as listed.
-#[derive(Debug, serde::Serialize)]
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct BotSummary {
     /// Its slug.
     pub slug: String,
@@ -34,11 +35,11 @@ pub struct BotSummary {
 }
 
 /// The routes.
-pub fn router() -> Router<Arc<AppState>> {
-    Router::new()
-        .route("/api/bots", get(list).post(create))
-        .route("/api/bots/{slug}", get(read).put(replace).delete(remove))
-        .route("/api/bots/{slug}/faq", put(import_faq))
+pub fn router() -> OpenApiRouter<Arc<AppState>> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(read, replace, remove))
+        .routes(routes!(import_faq))
 }
 
 fn summary(d: &BotDefinition, source: String) -> BotSummary {
@@ -56,6 +57,9 @@ fn stored(json: &str) -> Result<BotDefinition, ApiError> {
     serde_json::from_str(json).map_err(|_| ApiError::Invalid("a stored bot is unreadable".into()))
 }
 
+/// Every bot (any signed-in user).
+#[utoipa::path(get, path = "/api/bots", operation_id = "list_bots", tag = "bots", security(("bearer" = [])),
+    responses((status = 200, description = "success", body = Vec<BotSummary>)))]
 async fn list(
     State(s): State<Arc<AppState>>,
     AuthUser(_): AuthUser,
@@ -68,6 +72,10 @@ async fn list(
     Ok(Json(out))
 }
 
+/// A bot's definition (administrators).
+#[utoipa::path(get, path = "/api/bots/{slug}", operation_id = "read_bot", tag = "bots", security(("bearer" = [])),
+    params(("slug" = String, Path, description = "the bot")),
+    responses((status = 200, description = "success", body = BotDefinition), (status = 404, description = "no such bot")))]
 async fn read(
     State(s): State<Arc<AppState>>,
     AdminUser(_): AdminUser,
@@ -100,6 +108,11 @@ async fn audit_change(s: &AppState, admin: &str, action: &str, slug: &str) {
         .await;
 }
 
+/// Creates a bot from YAML or JSON (administrators; audited).
+#[utoipa::path(post, path = "/api/bots", operation_id = "create_bot", tag = "bots", security(("bearer" = [])),
+    request_body(content((BotDefinition = "application/yaml"), (BotDefinition = "application/json"))),
+    responses((status = 201, description = "created", body = BotSummary), (status = 409, description = "the slug is taken"),
+        (status = 422, description = "refused: the message names the field, the step or the line")))]
 async fn create(
     State(s): State<Arc<AppState>>,
     AdminUser(p): AdminUser,
@@ -126,6 +139,12 @@ async fn directory_guard(s: &AppState, slug: &str) -> Result<(), ApiError> {
     }
 }
 
+/// Replaces a bot (administrators; audited; not a bot from the mounted directory).
+#[utoipa::path(put, path = "/api/bots/{slug}", operation_id = "replace_bot", tag = "bots", security(("bearer" = [])),
+    params(("slug" = String, Path, description = "the bot")),
+    request_body(content((BotDefinition = "application/yaml"), (BotDefinition = "application/json"))),
+    responses((status = 200, description = "success", body = BotSummary), (status = 404, description = "no such bot"),
+        (status = 409, description = "a bot of the mounted directory"), (status = 422, description = "refused, naming what to fix")))]
 async fn replace(
     State(s): State<Arc<AppState>>,
     AdminUser(p): AdminUser,
@@ -148,6 +167,11 @@ async fn replace(
     Ok(Json(summary(&def, "api".into())))
 }
 
+/// Deletes a bot (administrators; audited; not a bot from the mounted directory).
+#[utoipa::path(delete, path = "/api/bots/{slug}", operation_id = "delete_bot", tag = "bots", security(("bearer" = [])),
+    params(("slug" = String, Path, description = "the bot")),
+    responses((status = 204, description = "deleted"), (status = 404, description = "no such bot"),
+        (status = 409, description = "a bot of the mounted directory")))]
 async fn remove(
     State(s): State<Arc<AppState>>,
     AdminUser(p): AdminUser,
@@ -162,6 +186,12 @@ async fn remove(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Replaces a bot's knowledge base with a CSV (`question`, `answer`, optional
+/// `keywords`), administrators; audited.
+#[utoipa::path(put, path = "/api/bots/{slug}/faq", tag = "bots", security(("bearer" = [])),
+    params(("slug" = String, Path, description = "the bot")),
+    request_body(content = String, content_type = "text/csv"),
+    responses((status = 200, description = "success", body = BotSummary), (status = 422, description = "refused, naming the line")))]
 async fn import_faq(
     State(s): State<Arc<AppState>>,
     AdminUser(p): AdminUser,

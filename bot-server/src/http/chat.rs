@@ -198,7 +198,7 @@ pub async fn say(
 }
 
 /// A message of the history.
-#[derive(Debug, serde::Serialize)]
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct HistoryMessage {
     /// Id.
     pub id: String,

@@ -6,11 +6,12 @@
 
 use std::sync::Arc;
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
-use axum::routing::get;
-use axum::{Json, Router};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::AppState;
 use super::chat::{self, state_context};
@@ -24,12 +25,15 @@ use crate::crypto::field::{self, FieldContext};
 pub const CONFIRM: &str = "erase my account";
 
 /// The routes.
-pub fn router() -> Router<Arc<AppState>> {
-    Router::new()
-        .route("/api/me", axum::routing::delete(erase))
-        .route("/api/me/export", get(export))
+pub fn router() -> OpenApiRouter<Arc<AppState>> {
+    OpenApiRouter::new()
+        .routes(routes!(erase))
+        .routes(routes!(export))
 }
 
+/// All the data held about the caller, decrypted for them (audited).
+#[utoipa::path(get, path = "/api/me/export", tag = "gdpr", security(("bearer" = [])),
+    responses((status = 200, description = "the account, identities, conversations and messages", body = serde_json::Value)))]
 async fn export(
     State(s): State<Arc<AppState>>,
     AuthUser(p): AuthUser,
@@ -98,13 +102,17 @@ async fn export(
 }
 
 /// The erasure confirmation.
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Erase {
     /// Must be [`CONFIRM`].
     pub confirm: String,
 }
 
+/// Erases the caller's account and everything of it.
+#[utoipa::path(delete, path = "/api/me", tag = "gdpr", security(("bearer" = [])), request_body = Erase,
+    responses((status = 204, description = "erased"), (status = 400, description = "not confirmed"),
+        (status = 409, description = "the last administrator")))]
 async fn erase(
     State(s): State<Arc<AppState>>,
     AuthUser(p): AuthUser,

@@ -4,9 +4,10 @@
 
 use std::sync::Arc;
 
+use axum::Json;
 use axum::extract::{Path, State};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::AppState;
 use super::chat::{self, HistoryMessage};
@@ -17,7 +18,7 @@ use crate::bots::run::Reply;
 pub use super::chat::body_context;
 
 /// A new conversation.
-#[derive(Debug, Default, serde::Deserialize)]
+#[derive(Debug, Default, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewConversation {
     /// The bot to talk to (none: a conversation of plain notes).
@@ -26,14 +27,14 @@ pub struct NewConversation {
 }
 
 /// A new message.
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, utoipa::ToSchema)]
 pub struct NewMessage {
     /// The text.
     pub text: String,
 }
 
 /// A message stored, and the bot's replies.
-#[derive(Debug, serde::Serialize)]
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct Said {
     /// The id of the stored message.
     pub id: String,
@@ -42,7 +43,7 @@ pub struct Said {
 }
 
 /// A conversation as listed.
-#[derive(Debug, serde::Serialize)]
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct ConversationSummary {
     /// Id.
     pub id: String,
@@ -53,12 +54,17 @@ pub struct ConversationSummary {
 }
 
 /// The routes.
-pub fn router() -> Router<Arc<AppState>> {
-    Router::new()
-        .route("/api/conversations", post(create).get(list_conversations))
-        .route("/api/conversations/{id}/messages", get(list).post(append))
+pub fn router() -> OpenApiRouter<Arc<AppState>> {
+    OpenApiRouter::new()
+        .routes(routes!(create, list_conversations))
+        .routes(routes!(list, append))
 }
 
+/// Starts a conversation, with a bot (its first replies) or of plain notes (no body).
+#[utoipa::path(post, path = "/api/conversations", operation_id = "start_conversation", tag = "chat", security(("bearer" = [])),
+    request_body(content = Option<NewConversation>, description = "the bot to talk to; none for plain notes"),
+    responses((status = 200, description = "`id` and the bot's first `replies`", body = serde_json::Value),
+        (status = 404, description = "no such bot")))]
 async fn create(
     State(s): State<Arc<AppState>>,
     AuthUser(p): AuthUser,
@@ -75,6 +81,9 @@ async fn create(
     Ok(Json(serde_json::json!({ "id": id, "replies": replies })))
 }
 
+/// The caller's conversations, newest first.
+#[utoipa::path(get, path = "/api/conversations", operation_id = "list_conversations", tag = "chat", security(("bearer" = [])),
+    responses((status = 200, description = "success", body = Vec<ConversationSummary>)))]
 async fn list_conversations(
     State(s): State<Arc<AppState>>,
     AuthUser(p): AuthUser,
@@ -91,6 +100,11 @@ async fn list_conversations(
     ))
 }
 
+/// Says something; the bot's turn answers.
+#[utoipa::path(post, path = "/api/conversations/{id}/messages", operation_id = "send_message", tag = "chat", security(("bearer" = [])),
+    params(("id" = String, Path, description = "the conversation")), request_body = NewMessage,
+    responses((status = 200, description = "success", body = Said), (status = 404, description = "not the caller's conversation"),
+        (status = 409, description = "busy with other messages: send again")))]
 async fn append(
     State(s): State<Arc<AppState>>,
     AuthUser(p): AuthUser,
@@ -101,6 +115,10 @@ async fn append(
     Ok(Json(Said { id, replies }))
 }
 
+/// The conversation's messages, decrypted for its owner (audited).
+#[utoipa::path(get, path = "/api/conversations/{id}/messages", operation_id = "list_messages", tag = "chat", security(("bearer" = [])),
+    params(("id" = String, Path, description = "the conversation")),
+    responses((status = 200, description = "success", body = Vec<HistoryMessage>), (status = 404, description = "not the caller's conversation")))]
 async fn list(
     State(s): State<Arc<AppState>>,
     AuthUser(p): AuthUser,

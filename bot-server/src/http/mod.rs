@@ -12,6 +12,7 @@ pub mod extractor;
 pub mod me;
 pub mod messages;
 pub mod oidc;
+pub mod openapi;
 pub mod ratelimit;
 pub mod web;
 pub mod ws;
@@ -112,24 +113,8 @@ pub fn router(state: Arc<AppState>) -> Router {
     let set = |name: HeaderName, value: &'static str| {
         SetResponseHeaderLayer::overriding(name, HeaderValue::from_static(value))
     };
-    Router::new()
-        .merge(auth::router())
-        .merge(oidc::router())
-        .merge(messages::router())
-        .merge(bots::router())
-        .merge(me::router())
-        .merge(ws::router())
-        .merge(web::router())
-        .merge(admin::router())
-        .route(
-            generalbot_crds::contract::KEY_USAGE_PATH,
-            axum::routing::get(crate::ops::key_usage),
-        )
-        .route(
-            generalbot_crds::contract::AUDIT_HEAD_PATH,
-            axum::routing::get(crate::ops::audit_head),
-        )
-        .fallback(|| async { error::ApiError::NotFound })
+    let (api, _) = openapi::routes().split_for_parts();
+    api.fallback(|| async { error::ApiError::NotFound })
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             audit_calls,
@@ -326,6 +311,104 @@ mod tests {
     }
 
     const PW: &str = "correct horse battery";
+
+    #[tokio::test]
+    async fn every_route_is_described_and_every_description_is_served() {
+        let s = state(Policy::default()).await;
+        let (api, doc) = openapi::routes().split_for_parts();
+        // A route not served would reach this fallback.
+        let app = api
+            .fallback(|| async { (StatusCode::IM_A_TEAPOT, "undescribed") })
+            .with_state(s.clone());
+        let mut described = 0;
+        for (path, item) in &doc.paths.paths {
+            let uri = path.replace("{id}", "x").replace("{slug}", "x");
+            let methods = [
+                ("GET", item.get.is_some()),
+                ("PUT", item.put.is_some()),
+                ("POST", item.post.is_some()),
+                ("DELETE", item.delete.is_some()),
+            ];
+            assert!(methods.iter().any(|m| m.1), "{path} has no method");
+            for (method, _) in methods.iter().filter(|m| m.1) {
+                let resp = app
+                    .clone()
+                    .oneshot(req(method, &uri, None, None))
+                    .await
+                    .unwrap();
+                assert_ne!(resp.status(), StatusCode::IM_A_TEAPOT, "{method} {path}");
+                described += 1;
+            }
+        }
+        assert!(described >= 30, "{described} operations described");
+        // The API is served only through that router: no route is added beside it (the
+        // operations listener of ops.rs is the one other router, on its own port).
+        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut stack = vec![src];
+        while let Some(dir) = stack.pop() {
+            for e in std::fs::read_dir(dir).unwrap().flatten() {
+                let path = e.path();
+                if path.is_dir() {
+                    stack.push(path);
+                } else if path.file_name().is_some_and(|n| n != "ops.rs") {
+                    let text = std::fs::read_to_string(&path).unwrap();
+                    let raw = [".route", "(\""].concat();
+                    assert!(
+                        !text.contains(&raw),
+                        "{} adds a route the description does not see",
+                        path.display()
+                    );
+                }
+            }
+        }
+        // Served, and naming the operator's paths as the contract does.
+        let resp = router(s)
+            .oneshot(req("GET", "/openapi.json", None, None))
+            .await
+            .unwrap();
+        let spec = json(resp).await;
+        assert!(spec["openapi"].as_str().unwrap().starts_with("3."));
+        for p in [
+            generalbot_crds::contract::KEY_USAGE_PATH,
+            generalbot_crds::contract::AUDIT_HEAD_PATH,
+            "/api/bots/{slug}/faq",
+            "/api/ws",
+            "/openapi.json",
+        ] {
+            assert!(spec["paths"].get(p).is_some(), "{p} is not described");
+        }
+        assert!(spec["components"]["schemas"].get("BotDefinition").is_some());
+    }
+
+    #[test]
+    fn the_description_is_valid_openapi() {
+        const TEST: &str = "the_description_is_valid_openapi";
+        let check = std::process::Command::new("python3")
+            .args(["-c", "import openapi_spec_validator"])
+            .output();
+        if !check.is_ok_and(|o| o.status.success()) {
+            generalbot_testkit::skip(
+                TEST,
+                "the Python package openapi-spec-validator is not installed (pip install openapi-spec-validator)",
+            );
+            return;
+        }
+        let file = generalbot_testkit::temp_dir("gb-openapi").join("openapi.json");
+        std::fs::write(&file, openapi::description()).unwrap();
+        let out = std::process::Command::new("python3")
+            .args([
+                "-c",
+                "import json, sys; from openapi_spec_validator import validate; validate(json.load(open(sys.argv[1])))",
+            ])
+            .arg(&file)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "openapi-spec-validator refuses the description: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
 
     #[tokio::test]
     async fn security_headers_cors_and_body_limit() {

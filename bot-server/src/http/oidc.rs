@@ -5,11 +5,12 @@
 
 use std::sync::Arc;
 
+use axum::Json;
 use axum::extract::{Extension, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::error::ApiError;
 use super::{AppState, ClientIp};
@@ -20,10 +21,10 @@ pub const BINDING_COOKIE: &str = "gb_signin";
 const COOKIE_PATH: &str = "/api/auth/oidc";
 
 /// The routes.
-pub fn router() -> Router<Arc<AppState>> {
-    Router::new()
-        .route("/api/auth/oidc/login", get(login))
-        .route("/api/auth/oidc/callback", get(callback))
+pub fn router() -> OpenApiRouter<Arc<AppState>> {
+    OpenApiRouter::new()
+        .routes(routes!(login))
+        .routes(routes!(callback))
 }
 
 /// Options of a sign-in.
@@ -54,6 +55,11 @@ fn cookie(s: &AppState, value: &str, max_age: u32) -> Result<HeaderValue, ApiErr
     .map_err(|_| ApiError::BadRequest("cookie"))
 }
 
+/// Sends the browser to the directory to sign in (code flow with PKCE and a nonce).
+#[utoipa::path(get, path = "/api/auth/oidc/login", operation_id = "oidc_login", tag = "directory",
+    params(("login_hint" = Option<String>, Query, description = "who is signing in, passed on to the directory")),
+    responses((status = 303, description = "to the directory, with a cookie binding the sign-in to this browser"),
+        (status = 404, description = "no directory is configured")))]
 async fn login(
     State(s): State<Arc<AppState>>,
     Query(q): Query<LoginQuery>,
@@ -86,6 +92,12 @@ fn binding(headers: &HeaderMap) -> Option<String> {
         .map(|(_, value)| value.to_owned())
 }
 
+/// Finishes a sign-in: checks the ID token and answers this server's token pair.
+#[utoipa::path(get, path = "/api/auth/oidc/callback", operation_id = "oidc_callback", tag = "directory",
+    params(("code" = Option<String>, Query, description = "the authorization code"),
+        ("state" = Option<String>, Query, description = "the state sent to the directory"),
+        ("error" = Option<String>, Query, description = "the directory's refusal")),
+    responses((status = 200, description = "success", body = crate::auth::service::TokenPair), (status = 401, description = "refused (audited)")))]
 async fn callback(
     State(s): State<Arc<AppState>>,
     Extension(ip): Extension<ClientIp>,

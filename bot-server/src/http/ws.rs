@@ -10,12 +10,12 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::Router;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, header};
 use axum::response::Response;
-use axum::routing::get;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::error::ApiError;
 use super::{AppState, PeerAddr, chat};
@@ -43,8 +43,8 @@ pub const CLOSE_UNAUTHENTICATED: u16 = 4401;
 pub const CLOSE_POLICY: u16 = 1008;
 
 /// The routes.
-pub fn router() -> Router<Arc<AppState>> {
-    Router::new().route("/api/ws", get(upgrade))
+pub fn router() -> OpenApiRouter<Arc<AppState>> {
+    OpenApiRouter::new().routes(routes!(upgrade))
 }
 
 /// What a client sends.
@@ -73,6 +73,11 @@ pub fn origin_allowed(headers: &HeaderMap, allowed: &[String]) -> bool {
     matches!((origin_host, host), (Some(o), Some(h)) if o == h)
 }
 
+/// Chat over a WebSocket: the first message authenticates (`{"type":"auth","token":…}`),
+/// then `start`, `say` and `history` messages; see the README.
+#[utoipa::path(get, path = "/api/ws", tag = "chat",
+    responses((status = 101, description = "switched to the WebSocket protocol"),
+        (status = 403, description = "the browser's Origin is not allowed")))]
 async fn upgrade(
     State(s): State<Arc<AppState>>,
     ConnectInfo(peer): ConnectInfo<PeerAddr>,

@@ -8,7 +8,7 @@ use sqlx::Row as _;
 use super::{Store, StoreError, now, q};
 
 /// Who said a message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Sender {
     /// The person.
