@@ -36,6 +36,7 @@ pub mod keyrings;
 pub mod leader;
 pub mod metrics;
 pub mod pki;
+pub mod plugin;
 pub mod render;
 pub mod rotation;
 pub mod schema;

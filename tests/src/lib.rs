@@ -60,6 +60,11 @@ pub fn operator_bin() -> PathBuf {
     workspace_bin("generalbot-operator", "generalbot-operator")
 }
 
+/// The `kubectl-generalbot` plugin of this build, built first if it is missing.
+pub fn plugin_bin() -> PathBuf {
+    workspace_bin("generalbot-operator", "kubectl-generalbot")
+}
+
 /// The `bot-server` binary of this build, built first if it is missing.
 pub fn bot_server_bin() -> PathBuf {
     workspace_bin("generalbot-bot-server", "bot-server")

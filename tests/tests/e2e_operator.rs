@@ -21,7 +21,7 @@ use generalbot_tests::e2e::{
     Run, certificate_serial, cluster_or_skip, condition, eventually, example, force_rotation,
     key_ids, old_root_retired, operator_writes, secret, start, with_rings_and_certificates,
 };
-use generalbot_tests::{note, root};
+use generalbot_tests::{note, plugin_bin, root};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Secret, Service, ServiceAccount};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
@@ -427,6 +427,42 @@ async fn e2e_operator_reconciles_examples_bad_input_and_deletion() {
     let tls = secrets.get("support-bot-tls").await.unwrap();
     assert!(tls.data.as_ref().unwrap().contains_key("tls.crt"));
 
+    // The kubectl plugin shows it all on one screen, and as JSON.
+    let plugin = |args: &[&str]| {
+        let out = std::process::Command::new(plugin_bin())
+            .args(args)
+            .args(["--namespace", ns])
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, text, err) = plugin(&["status", "support-bot"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        text.contains(&format!("GeneralBot {ns}/support-bot: Ready True")),
+        "{text}"
+    );
+    assert!(
+        text.contains(&jwt_before) && text.contains("days left"),
+        "{text}"
+    );
+    note(&format!("e2e: kubectl generalbot status:\n{text}"));
+    let (_, json, _) = plugin(&["status", "support-bot", "--output", "json"]);
+    let json: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(json["key_rings"].as_array().unwrap().len(), 4);
+    assert_eq!(json["next_rotation"], serde_json::json!(st.next_rotation));
+    assert!(
+        st.next_rotation.is_some(),
+        "the status says when the next rotation is due"
+    );
+    let (code, _, err) = plugin(&["rotate", "support-bot", "everything"]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("jwt, data, field, hmac, ca, all"), "{err}");
+
     // Force a rotation of the token keys and of the CA, and watch both go through.
     force_rotation(&bots, "support-bot", "jwt,ca@e2e-1").await;
     let gb = eventually(
@@ -475,6 +511,19 @@ async fn e2e_operator_reconciles_examples_bad_input_and_deletion() {
     }
     let full = example("full.yaml", ns);
     bots.create(&PostParams::default(), &full).await.unwrap();
+    // The plugin asks for a rotation as the README says.
+    let (code, said, err) = plugin(&["rotate", "sales-bot", "hmac"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(said.contains("asked the operator to rotate hmac"), "{said}");
+    let value = bots
+        .get("sales-bot")
+        .await
+        .unwrap()
+        .metadata
+        .annotations
+        .unwrap()["generalbots.io/rotate"]
+        .clone();
+    assert!(value.starts_with("hmac@"), "{value}");
     eventually("the full example's Deployment", || {
         let deployments = deployments.clone();
         async move { deployments.get_opt("sales-bot").await.ok().flatten() }

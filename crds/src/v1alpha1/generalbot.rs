@@ -60,6 +60,12 @@ pub fn image_digest(image: &str) -> Option<&str> {
         json_path = ".status.availableReplicas"
     ),
     printcolumn(
+        name = "Next-Rotation",
+        type_ = "string",
+        description = "When the next key or certificate is due to rotate",
+        json_path = ".status.nextRotation"
+    ),
+    printcolumn(
         name = "Image",
         type_ = "string",
         json_path = ".spec.server.image",

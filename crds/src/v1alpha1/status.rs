@@ -43,6 +43,11 @@ pub struct GeneralBotStatus {
     /// truncated or rewritten (condition `AuditChainIntact`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub audit_chain: Option<AuditChainStatus>,
+    /// When the next key or certificate is due to rotate (RFC 3339): the earliest of each
+    /// certificate's renewal time and each key ring's activation plus its period. A
+    /// maintenance window may hold a rotation until it opens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_rotation: Option<String>,
 }
 
 /// A recorded row of the audit chain.
