@@ -92,34 +92,6 @@ pub fn shared_state_of(gb: &GeneralBot) -> &'static str {
     }
 }
 
-/// The earliest due rotation: each certificate's renewal time, each key ring's activation
-/// plus its period.
-pub fn next_rotation(gb: &GeneralBot, status: &GeneralBotStatus) -> Option<String> {
-    let keys = &gb.spec.security.keys;
-    let period = |ring: &str| match ring {
-        "jwt" => Some(keys.jwt_rotation_days),
-        "data" => Some(keys.data_key_rotation_days),
-        "field" => Some(keys.field_key_rotation_days),
-        "hmac" => Some(keys.hmac_rotation_days),
-        _ => None,
-    };
-    let rings = status.key_rings.iter().filter_map(|r| {
-        let since: jiff::Timestamp = r.active_since.parse().ok()?;
-        let days = i64::from(period(&r.name)?);
-        since
-            .checked_add(jiff::SignedDuration::from_hours(days * 24))
-            .ok()
-    });
-    let certificates = status
-        .certificates
-        .iter()
-        .filter_map(|c| c.renew_at.parse::<jiff::Timestamp>().ok());
-    rings
-        .chain(certificates)
-        .min()
-        .map(|t| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
-}
-
 /// The status a GeneralBot should have, given what was observed at `now`.
 pub fn compute_status(gb: &GeneralBot, observed: &Observed<'_>, now: &Time) -> GeneralBotStatus {
     let previous = gb.status.clone().unwrap_or_default();
@@ -282,7 +254,7 @@ pub fn compute_status(gb: &GeneralBot, observed: &Observed<'_>, now: &Time) -> G
     } else {
         set(types::READY, false, reasons::PROGRESSING, workload_message);
     }
-    status.next_rotation = next_rotation(gb, &status);
+    status.next_rotation = crate::rotation::due::next_rotation(gb, &status);
     status
 }
 
@@ -373,45 +345,6 @@ pub fn find<'a>(status: &'a GeneralBotStatus, type_: &str) -> Option<&'a Conditi
 mod tests {
     use super::*;
     use crate::fixtures::{mk_available_deployment, mk_gb, t};
-
-    #[test]
-    fn the_next_rotation_is_the_earliest_due() {
-        let gb = mk_gb("bot");
-        let ring = |name: &str, since: &str| KeyRingStatus {
-            name: name.to_owned(),
-            active_key_id: format!("{name}-1"),
-            active_since: since.to_owned(),
-            keys: 1,
-            rotation_phase: None,
-        };
-        let mut status = GeneralBotStatus {
-            key_rings: vec![
-                ring("jwt", "2026-11-01T00:00:00Z"),
-                ring("hmac", "2026-10-01T00:00:00Z"),
-            ],
-            ..GeneralBotStatus::default()
-        };
-        let jwt_due = jiff::Timestamp::from_second(
-            "2026-11-01T00:00:00Z"
-                .parse::<jiff::Timestamp>()
-                .unwrap()
-                .as_second()
-                + i64::from(gb.spec.security.keys.jwt_rotation_days) * 86_400,
-        )
-        .unwrap();
-        assert_eq!(
-            next_rotation(&gb, &status).unwrap(),
-            jwt_due.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
-        );
-        status.certificates = vec![CertificateStatus {
-            name: "serving".to_owned(),
-            serial: "01".to_owned(),
-            not_after: "2026-12-31T00:00:00Z".to_owned(),
-            renew_at: "2026-11-15T12:00:00Z".to_owned(),
-        }];
-        assert_eq!(next_rotation(&gb, &status).unwrap(), "2026-11-15T12:00:00Z");
-        assert_eq!(next_rotation(&gb, &GeneralBotStatus::default()), None);
-    }
 
     #[test]
     fn invalid_spec_sets_ready_false_with_the_field() {

@@ -3,11 +3,13 @@
 //!
 //! - [`faq`]: knowledge-base entries and their CSV import;
 //! - [`rank`]: BM25 ranking with keyword boosts, answer or suggestions;
-//! - [`flow`]: conversation flows, checked and compiled;
+//! - [`flow`]: conversation flows, checked and compiled; [`answers`]: what an `ask`
+//!   accepts;
 //! - [`run`]: one turn of a conversation (pure);
 //! - [`dir`]: bots loaded from a mounted directory (the operator's ConfigMaps);
 //! - [`registry`]: compiled bots, shared by every request, kept in step with the database.
 
+pub mod answers;
 pub mod dir;
 pub mod faq;
 pub mod flow;

@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::Bot;
-use super::flow::{Action, Condition, Expect, INPUT_VAR, MAX_SAVED_ANSWER};
+use super::answers::{hint, valid_answer};
+use super::flow::{Action, Condition, INPUT_VAR, MAX_SAVED_ANSWER};
 use super::rank::Lookup;
 
 /// The most variables a conversation holds.
@@ -272,57 +273,6 @@ fn holds(c: &Condition, vars: &BTreeMap<String, String>) -> bool {
         .is_some_and(|p| p == value.is_some_and(|v| !v.is_empty()))
 }
 
-/// The accepted value of an answer, if valid.
-fn valid_answer(expect: Expect, choices: &[String], input: &str) -> Option<String> {
-    if input.is_empty() || input.len() > MAX_SAVED_ANSWER {
-        return None;
-    }
-    match expect {
-        Expect::Text => Some(input.to_owned()),
-        Expect::Email => {
-            let (local, domain) = input.rsplit_once('@')?;
-            let ok = !local.is_empty()
-                && local.len() <= 64
-                && domain.contains('.')
-                && !domain.starts_with('.')
-                && !domain.ends_with('.')
-                && input.len() <= 254
-                && !input.chars().any(|c| c.is_whitespace() || c.is_control())
-                && !domain.contains('@');
-            ok.then(|| input.to_lowercase())
-        }
-        Expect::Number => input
-            .replace(',', ".")
-            .parse::<f64>()
-            .ok()
-            .filter(|n| n.is_finite())
-            .map(|n| n.to_string()),
-        Expect::Choice => {
-            let lower = input.to_lowercase();
-            choices
-                .iter()
-                .find(|c| c.to_lowercase() == lower)
-                .or_else(|| {
-                    input
-                        .parse::<usize>()
-                        .ok()
-                        .and_then(|n| n.checked_sub(1))
-                        .and_then(|n| choices.get(n))
-                })
-                .cloned()
-        }
-    }
-}
-
-fn hint(expect: Expect, choices: &[String]) -> String {
-    match expect {
-        Expect::Text => "Please answer with some text.".into(),
-        Expect::Email => "That does not look like an email address.".into(),
-        Expect::Number => "Please answer with a number.".into(),
-        Expect::Choice => format!("Please choose one of: {}.", choices.join(", ")),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -477,27 +427,5 @@ flow:
                 proptest::prop_assert!(!r.is_empty(), "no reply to {m:?}");
             }
         }
-    }
-
-    #[test]
-    fn answers_are_validated() {
-        let c = vec!["Red".to_owned(), "Blue".to_owned()];
-        assert_eq!(
-            valid_answer(Expect::Choice, &c, "blue").as_deref(),
-            Some("Blue")
-        );
-        assert_eq!(
-            valid_answer(Expect::Choice, &c, "2").as_deref(),
-            Some("Blue")
-        );
-        assert_eq!(valid_answer(Expect::Choice, &c, "0"), None);
-        assert_eq!(
-            valid_answer(Expect::Number, &c, "3,5").as_deref(),
-            Some("3.5")
-        );
-        assert_eq!(valid_answer(Expect::Number, &c, "NaN"), None);
-        assert_eq!(valid_answer(Expect::Email, &c, "a@b"), None);
-        assert_eq!(valid_answer(Expect::Email, &c, "a b@c.de"), None);
-        assert_eq!(valid_answer(Expect::Text, &c, ""), None);
     }
 }

@@ -314,23 +314,23 @@ impl Connection {
 
 /// Answers one client message.
 async fn handle(s: &AppState, user: &str, m: ClientMessage) -> serde_json::Value {
-    {
-        let out = match m {
-            ClientMessage::Auth { .. } => Err(ApiError::BadRequest("already authenticated")),
-            ClientMessage::Start { bot } => chat::start(s, user, Some(&bot))
-                .await
-                .map(|(id, replies)| serde_json::json!({"type": "started", "conversation": id, "replies": replies})),
-            ClientMessage::Say { conversation, text } => {
-                chat::say(s, user, &conversation, &text)
-                    .await
-                    .map(|(id, replies)| serde_json::json!({"type": "replies", "conversation": conversation, "message": id, "replies": replies}))
-            }
-            ClientMessage::History { conversation } => chat::history(s, user, &conversation)
-                .await
-                .map(|messages| serde_json::json!({"type": "history", "conversation": conversation, "messages": messages})),
-        };
-        out.unwrap_or_else(|e| serde_json::json!({"type": "error", "error": error_text(&e)}))
-    }
+    let out = match m {
+        ClientMessage::Auth { .. } => Err(ApiError::BadRequest("already authenticated")),
+        ClientMessage::Start { bot } => chat::start(s, user, Some(&bot)).await.map(|(id, replies)| {
+            serde_json::json!({"type": "started", "conversation": id, "replies": replies})
+        }),
+        ClientMessage::Say { conversation, text } => chat::say(s, user, &conversation, &text)
+            .await
+            .map(|(id, replies)| {
+                serde_json::json!({"type": "replies", "conversation": conversation, "message": id, "replies": replies})
+            }),
+        ClientMessage::History { conversation } => {
+            chat::history(s, user, &conversation).await.map(|messages| {
+                serde_json::json!({"type": "history", "conversation": conversation, "messages": messages})
+            })
+        }
+    };
+    out.unwrap_or_else(|e| serde_json::json!({"type": "error", "error": error_text(&e)}))
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 //! the keys Secret, asks [`machine::decide`] for the next step, and writes the changed
 //! ring and the new phase back in one update.
 
+pub mod due;
 pub mod keygen;
 pub mod machine;
 pub mod ring;
