@@ -14,7 +14,11 @@ use kube::api::{Api, Patch, PatchParams};
 
 /// Inspect and operate GeneralBots.
 #[derive(Parser)]
-#[command(name = "kubectl generalbot", version, about)]
+#[command(
+    name = "kubectl generalbot",
+    version,
+    about = "Inspect and operate GeneralBots: status on one screen, forced rotations, offline render"
+)]
 struct Cli {
     /// Namespace (default: the kubeconfig context's).
     #[arg(short, long, global = true)]
