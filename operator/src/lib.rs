@@ -30,6 +30,8 @@ pub mod bot_api;
 pub mod builders;
 pub mod certs;
 pub mod controller;
+pub mod database_probe;
+pub mod database_tls;
 pub mod drift;
 pub mod key_usage;
 pub mod keyrings;

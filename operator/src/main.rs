@@ -63,6 +63,10 @@ enum Command {
         /// status recorded, must still be there).
         #[arg(long, default_value_t = 300)]
         audit_check_seconds: u64,
+        /// Seconds between checks of each bot's database connection (TLS verified,
+        /// plaintext refused; condition DatabaseTLS); 0 turns the check off.
+        #[arg(long, default_value_t = 300)]
+        database_check_seconds: u64,
     },
     /// Ask a running operator's `/healthz` (the image's HEALTHCHECK: the image has no
     /// shell or curl). Exits 0 when it answers 200.
@@ -105,6 +109,7 @@ async fn main() -> ExitCode {
             operator_pod_labels,
             concurrency,
             audit_check_seconds,
+            database_check_seconds,
         } => {
             telemetry::init();
             let connect_to = match generalbot_operator::tls_client::ConnectTo::parse(
@@ -140,6 +145,7 @@ async fn main() -> ExitCode {
                 connect_to,
                 concurrency: concurrency.max(1),
                 audit_every: Duration::from_secs(audit_check_seconds.max(1)),
+                database_every: Duration::from_secs(database_check_seconds),
                 operator_peer: match operator_pod_labels
                     .as_deref()
                     .map(|l| operator_peer(l, std::env::var("POD_NAMESPACE").ok()))

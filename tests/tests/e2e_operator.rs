@@ -440,12 +440,13 @@ async fn e2e_operator_reconciles_examples_bad_input_and_deletion() {
             String::from_utf8_lossy(&out.stderr).into_owned(),
         )
     };
-    let (code, text, err) = plugin(&["status", "support-bot"]);
-    assert_eq!(code, Some(0), "{err}");
-    assert!(
-        text.contains(&format!("GeneralBot {ns}/support-bot: Ready True")),
-        "{text}"
-    );
+    // (A rollout may still be going on: ask until the plugin shows it Ready.)
+    let text = eventually("kubectl generalbot status to show Ready True", || {
+        let (code, text, _) = plugin(&["status", "support-bot"]);
+        let ready = format!("GeneralBot {ns}/support-bot: Ready True");
+        async move { (code == Some(0) && text.contains(&ready)).then_some(text) }
+    })
+    .await;
     assert!(
         text.contains(&jwt_before) && text.contains("days left"),
         "{text}"

@@ -250,10 +250,21 @@ async fn e2e_every_key_and_the_ca_rotate_under_traffic_without_a_failed_request(
     // will listen.
     let api = free_addr();
     let connect_to = format!("*.svc:8080={api}");
+    // And the database, as the bot server does (verify-full), to check its TLS.
+    let database_at = format!("postgres.databases.svc:5432=127.0.0.1:{}", pg.port);
     let run = start(
         client.clone(),
         8,
-        &["--connect-to", &connect_to, "--audit-check-seconds", "2"],
+        &[
+            "--connect-to",
+            &connect_to,
+            "--connect-to",
+            &database_at,
+            "--audit-check-seconds",
+            "2",
+            "--database-check-seconds",
+            "2",
+        ],
     )
     .await;
     let ns = run.ns.clone();
@@ -358,6 +369,25 @@ async fn e2e_every_key_and_the_ca_rotate_under_traffic_without_a_failed_request(
     }
     pod.start();
     pod.wait_ready().await;
+
+    // The operator checked the database as the bot server reaches it: TLS 1.3, the
+    // certificate verified, plaintext refused.
+    let (tls_status, tls_reason, tls_message) = eventually("DatabaseTLS", || {
+        let bots = bots.clone();
+        async move {
+            let gb = bots.get("support-bot").await.ok()?;
+            condition(&gb, "DatabaseTLS").filter(|c| c.1 == "Verified")
+        }
+    })
+    .await;
+    assert_eq!(tls_status, "True");
+    assert!(
+        tls_message.contains("TLSv1.3") && tls_message.contains("plaintext connections refused"),
+        "{tls_reason}: {tls_message}"
+    );
+    note(&format!(
+        "e2e rotation: DatabaseTLS=True {tls_reason}: {tls_message}"
+    ));
 
     let trust = Arc::new(RwLock::new(Vec::new()));
     let following = follow_trust_bundle(client.clone(), &ns, "support-bot", trust.clone());

@@ -14,6 +14,7 @@
 
 mod audit;
 mod cert_secrets;
+mod database;
 mod keys;
 mod run;
 
@@ -129,6 +130,10 @@ pub struct Context {
     pub audit_every: Duration,
     /// When each bot's audit chain was last checked.
     pub audit_checked: Mutex<HashMap<ObjectRef<GeneralBot>, Timestamp>>,
+    /// How often each bot's database connection is checked (zero: never).
+    pub database_every: Duration,
+    /// When each bot's database connection was last checked.
+    pub database_checked: Mutex<HashMap<ObjectRef<GeneralBot>, Timestamp>>,
 }
 
 impl Context {
@@ -151,6 +156,8 @@ impl Context {
             operator_peer: None,
             audit_every: DEFAULT_AUDIT_EVERY,
             audit_checked: Mutex::new(HashMap::new()),
+            database_every: Duration::ZERO,
+            database_checked: Mutex::new(HashMap::new()),
         }
     }
 
@@ -377,13 +384,17 @@ async fn apply(gb: &GeneralBot, ctx: &Context) -> Result<Action> {
     if let Some(j) = judgement {
         audit::apply(&mut status, j, gb.metadata.generation, &now);
     }
+    let (database, next_database) = database::check(ctx, gb, &namespace, now.0).await;
+    if let Some(j) = database {
+        database::apply(&mut status, j, gb.metadata.generation, &now);
+    }
     if let Some(k) = &keys.observed {
         ctx.metrics.record_key_ages(gb, &k.rings, now.0);
     }
     ctx.metrics.record_cert_expiry(gb, &certs.status, now.0);
     publish_ready_change(ctx, gb, &status).await;
     patch_status(ctx, gb, status).await?;
-    let next = [keys.next, certs.next, Some(next_audit)]
+    let next = [keys.next, certs.next, Some(next_audit), next_database]
         .into_iter()
         .flatten()
         .min();

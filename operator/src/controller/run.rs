@@ -64,6 +64,8 @@ pub struct RunConfig {
     pub concurrency: u16,
     /// How often each bot's audit chain is checked.
     pub audit_every: std::time::Duration,
+    /// How often each bot's database connection is checked (zero: never).
+    pub database_every: std::time::Duration,
 }
 
 fn api_for<K>(client: &Client, namespace: Option<&str>) -> Api<K>
@@ -197,6 +199,7 @@ pub async fn run(cfg: RunConfig) -> Result<(), RunError> {
     ctx.propagation = cfg.propagation;
     ctx.connect_to = cfg.connect_to.clone();
     ctx.audit_every = cfg.audit_every;
+    ctx.database_every = cfg.database_every;
     ctx.operator_peer = cfg.operator_peer.clone();
     let ctx = Arc::new(ctx);
     // The GeneralBots' own cache, without managed fields (a large share of each object).
