@@ -36,7 +36,28 @@ async fn the_database_check_reports_what_it_sees() {
     };
     let ca = std::fs::read(&pg.ca).unwrap();
 
+    let started = std::time::Instant::now();
     let verified = probe_target(&target(&pg, ca.clone(), &pg.password)).await;
+    let probe_time = started.elapsed();
+    // The reference: one verify-full connection alone, as the bot server opens it.
+    let started = std::time::Instant::now();
+    let opts = sqlx::postgres::PgConnectOptions::new()
+        .host("127.0.0.1")
+        .port(pg.port)
+        .database(&pg.database)
+        .username(&pg.user)
+        .password(&pg.password)
+        .ssl_mode(sqlx::postgres::PgSslMode::VerifyFull)
+        .ssl_root_cert_from_pem(ca.clone());
+    let conn = sqlx::ConnectOptions::connect(&opts).await.unwrap();
+    let connect_time = started.elapsed();
+    sqlx::Connection::close(conn).await.unwrap();
+    eprintln!(
+        "database check: {:.1} ms (verified session, pg_stat_ssl, plaintext attempt) vs one verify-full connection {:.1} ms ({:.2}x)",
+        probe_time.as_secs_f64() * 1e3,
+        connect_time.as_secs_f64() * 1e3,
+        probe_time.as_secs_f64() / connect_time.as_secs_f64()
+    );
     let Probe::Verified {
         session,
         plaintext_accepted,
