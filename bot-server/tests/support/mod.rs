@@ -76,7 +76,6 @@ pub async fn call_with(
     headers: &[(&str, String)],
     body: Option<serde_json::Value>,
 ) -> Reply {
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
     let body = body.map(|b| b.to_string()).unwrap_or_default();
     let extra: String = headers
         .iter()
@@ -86,16 +85,7 @@ pub async fn call_with(
         "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX-Forwarded-For: {client}\r\n{extra}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
     );
-    s.write_all(req.as_bytes()).await.unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).await.unwrap();
-    let (head, body) = out.split_once("\r\n\r\n").unwrap_or((&out, ""));
-    let status = head.get(9..12).and_then(|c| c.parse().ok()).unwrap_or(0);
-    Reply {
-        status,
-        head: head.to_lowercase(),
-        body: serde_json::from_str(body).unwrap_or(serde_json::Value::Null),
-    }
+    exchange(addr, &req).await
 }
 
 /// One bot server in this process, as a replica of a Deployment: its state and its API
@@ -245,11 +235,16 @@ pub async fn call_raw(
     content_type: &str,
     body: &str,
 ) -> Reply {
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
     let req = format!(
         "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Bearer {token}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
     );
+    exchange(addr, &req).await
+}
+
+/// Sends one whole request on a fresh connection and reads the answer to its end.
+async fn exchange(addr: SocketAddr, req: &str) -> Reply {
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
     s.write_all(req.as_bytes()).await.unwrap();
     let mut out = String::new();
     s.read_to_string(&mut out).await.unwrap();

@@ -9,17 +9,15 @@ use generalbot_crds::GeneralBotStatus;
 use generalbot_crds::contract::{AUDIT_HEAD_PATH, AuditHead};
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Secret;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::ResourceExt;
 use kube::api::Api;
 use kube::runtime::events::EventType;
-use kube::runtime::reflector::ObjectRef;
 
 use super::Context;
 use crate::audit_chain::{self, ACCEPT_AUDIT_HEAD, CONDITION, Judgement};
 use crate::bot_api::{BotApi, get_json};
 use crate::builders::key_secret_name;
-use crate::status::set_condition;
 
 /// A check's judgement, or `None` when no check was due; and when the next one is.
 pub async fn check(
@@ -28,21 +26,10 @@ pub async fn check(
     namespace: &str,
     now: Timestamp,
 ) -> (Option<Judgement>, Timestamp) {
-    let key = ObjectRef::from_obj(gb);
-    let every = jiff::SignedDuration::try_from(ctx.audit_every).unwrap_or_default();
-    let last = ctx
-        .audit_checked
-        .lock()
-        .ok()
-        .and_then(|m| m.get(&key).copied());
-    if let Some(last) = last
-        && now < last + every
-    {
-        return (None, last + every);
-    }
-    if let Ok(mut m) = ctx.audit_checked.lock() {
-        m.insert(key, now);
-    }
+    let next = match super::due(&ctx.audit_checked, gb, ctx.audit_every, now) {
+        Ok(next) => next,
+        Err(next) => return (None, next),
+    };
     let recorded = gb.status.as_ref().and_then(|s| s.audit_chain.as_ref());
     let head = fetch(ctx, gb, namespace, recorded.map(|r| r.seq)).await;
     let judgement = audit_chain::judge(
@@ -66,7 +53,7 @@ pub async fn check(
         )
         .await;
     }
-    (Some(judgement), now + every)
+    (Some(judgement), next)
 }
 
 async fn fetch(
@@ -99,16 +86,12 @@ async fn fetch(
 
 /// Puts a judgement into the status.
 pub fn apply(status: &mut GeneralBotStatus, j: Judgement, generation: Option<i64>, now: &Time) {
-    set_condition(
-        &mut status.conditions,
-        Condition {
-            type_: CONDITION.to_owned(),
-            status: j.status.to_owned(),
-            reason: j.reason.to_owned(),
-            message: j.message,
-            observed_generation: generation,
-            last_transition_time: now.clone(),
-        },
+    super::set_checked_condition(
+        status,
+        CONDITION,
+        (j.status, j.reason, j.message),
+        generation,
+        now,
     );
     if let Some(r) = j.record {
         status.audit_chain = Some(r);

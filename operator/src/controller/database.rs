@@ -13,7 +13,6 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt;
 use kube::api::Api;
 use kube::runtime::events::EventType;
-use kube::runtime::reflector::ObjectRef;
 
 use super::Context;
 use crate::database_probe::{Target, probe_target};
@@ -29,21 +28,10 @@ pub async fn check(
     if ctx.database_every.is_zero() {
         return (None, None);
     }
-    let key = ObjectRef::from_obj(gb);
-    let every = jiff::SignedDuration::try_from(ctx.database_every).unwrap_or_default();
-    let last = ctx
-        .database_checked
-        .lock()
-        .ok()
-        .and_then(|m| m.get(&key).copied());
-    if let Some(last) = last
-        && now < last + every
-    {
-        return (None, Some(last + every));
-    }
-    if let Ok(mut m) = ctx.database_checked.lock() {
-        m.insert(key, now);
-    }
+    let next = match super::due(&ctx.database_checked, gb, ctx.database_every, now) {
+        Ok(next) => next,
+        Err(next) => return (None, Some(next)),
+    };
     let e = &gb.spec.services.postgres.endpoint;
     let port = u16::try_from(e.port.unwrap_or(5432)).unwrap_or(5432);
     let probe = probe(ctx, gb, namespace, port).await;
@@ -65,7 +53,7 @@ pub async fn check(
         )
         .await;
     }
-    (Some(judgement), Some(now + every))
+    (Some(judgement), Some(next))
 }
 
 fn key(secret: &Secret, name: &str) -> Option<Vec<u8>> {
@@ -147,15 +135,11 @@ pub fn apply(
     generation: Option<i64>,
     now: &k8s_openapi::apimachinery::pkg::apis::meta::v1::Time,
 ) {
-    crate::status::set_condition(
-        &mut status.conditions,
-        k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition {
-            type_: CONDITION.to_owned(),
-            status: j.status.to_owned(),
-            reason: j.reason.to_owned(),
-            message: j.message,
-            observed_generation: generation,
-            last_transition_time: now.clone(),
-        },
+    super::set_checked_condition(
+        status,
+        CONDITION,
+        (j.status, j.reason, j.message),
+        generation,
+        now,
     );
 }

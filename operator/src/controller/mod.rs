@@ -401,6 +401,50 @@ async fn apply(gb: &GeneralBot, ctx: &Context) -> Result<Action> {
     Ok(Action::requeue(wake_after(next, now.0)))
 }
 
+/// Whether a periodic check of `gb`, last run as recorded in `checked`, is due at `now`
+/// every `every`: `Ok(next)` records `now` and says when the one after is due;
+/// `Err(next)` says when this one will be.
+fn due(
+    checked: &Mutex<HashMap<ObjectRef<GeneralBot>, Timestamp>>,
+    gb: &GeneralBot,
+    every: Duration,
+    now: Timestamp,
+) -> std::result::Result<Timestamp, Timestamp> {
+    let key = ObjectRef::from_obj(gb);
+    let every = jiff::SignedDuration::try_from(every).unwrap_or_default();
+    let last = checked.lock().ok().and_then(|m| m.get(&key).copied());
+    if let Some(last) = last
+        && now < last + every
+    {
+        return Err(last + every);
+    }
+    if let Ok(mut m) = checked.lock() {
+        m.insert(key, now);
+    }
+    Ok(now + every)
+}
+
+/// Sets the condition a periodic check judged.
+fn set_checked_condition(
+    status: &mut GeneralBotStatus,
+    type_: &str,
+    (state, reason, message): (&str, &str, String),
+    generation: Option<i64>,
+    now: &Time,
+) {
+    crate::status::set_condition(
+        &mut status.conditions,
+        k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition {
+            type_: type_.to_owned(),
+            status: state.to_owned(),
+            reason: reason.to_owned(),
+            message,
+            observed_generation: generation,
+            last_transition_time: now.clone(),
+        },
+    );
+}
+
 /// How long to sleep until `next` (at least a second), or [`RESYNC`] when nothing is due.
 pub fn wake_after(next: Option<Timestamp>, now: Timestamp) -> Duration {
     next.map(|t| t.duration_since(now)).map_or(RESYNC, |d| {
