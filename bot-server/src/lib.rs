@@ -22,6 +22,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod backup;
 pub mod bootstrap;
 pub mod bots;
 pub mod config;
@@ -32,6 +33,7 @@ pub mod key_usage;
 pub mod mail;
 pub mod metrics;
 pub mod notify;
+pub mod objects;
 pub mod oidc;
 pub mod ops;
 pub mod reencrypt;

@@ -32,6 +32,20 @@ enum Command {
     /// DATABASE_OWNER_PASSWORD_FILE) and grants the server's role (DATABASE_USER_FILE)
     /// what it uses, then exits: the operator's migration init container.
     Migrate,
+    /// Takes an encrypted backup of the database into the bucket (the server's settings),
+    /// then deletes backups past the retention, never the newest. Prints what it did as
+    /// JSON. The operator's CronJob runs it.
+    Backup,
+    /// Restores a backup into an empty database as the owner role
+    /// (DATABASE_OWNER_USER_FILE, DATABASE_OWNER_PASSWORD_FILE), then migrates it.
+    Restore {
+        /// The backup's object key (`backups/…`), as `kubectl generalbot status` lists it.
+        #[arg(long, required_unless_present = "latest", conflicts_with = "latest")]
+        object: Option<String>,
+        /// The newest backup.
+        #[arg(long)]
+        latest: bool,
+    },
     /// Administration with the server's configuration, while the server runs or not.
     #[command(subcommand)]
     Admin(Admin),
@@ -68,6 +82,19 @@ async fn main() -> ExitCode {
         .init();
     if let Some(Command::Migrate) = cli.command {
         return migrate(dev).await;
+    }
+    match cli.command {
+        Some(Command::Backup) => {
+            return report(
+                generalbot_bot_server::backup::command::backup(&ProcessEnv, cli.dev).await,
+            );
+        }
+        Some(Command::Restore { object, .. }) => {
+            return report(
+                generalbot_bot_server::backup::command::restore(&ProcessEnv, cli.dev, object).await,
+            );
+        }
+        _ => {}
     }
     if let Some(Command::Healthcheck) = cli.command {
         let port = std::env::var(env::METRICS_LISTEN)
@@ -180,6 +207,20 @@ async fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = %e, "server stopped");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Prints a command's result as one JSON line, or logs its error.
+fn report<T: serde::Serialize, E: std::fmt::Display>(result: Result<T, E>) -> ExitCode {
+    match result {
+        Ok(done) => {
+            println!("{}", serde_json::to_string(&done).unwrap_or_default());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "failed");
             ExitCode::FAILURE
         }
     }

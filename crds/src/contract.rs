@@ -338,6 +338,12 @@ pub mod env {
     pub const STORAGE_SECRET_KEY_FILE: &str = "STORAGE_SECRET_KEY_FILE";
     /// File holding the CA of the object storage.
     pub const STORAGE_CA_FILE: &str = "STORAGE_CA_FILE";
+    /// Days a backup is kept (the newest is always kept).
+    pub const BACKUP_RETENTION_DAYS: &str = "BOTSERVER_BACKUP_RETENTION_DAYS";
+    /// Days a temporary file (an attachment in transit, a data export) is kept.
+    pub const TEMP_FILE_RETENTION_DAYS: &str = "BOTSERVER_TEMP_FILE_RETENTION_DAYS";
+    /// Directory of attachments when there is no object storage (the embedded default).
+    pub const FILES_DIR: &str = "BOTSERVER_FILES_DIR";
     /// Vector database URL.
     pub const VECTORDB_URL: &str = "VECTORDB_URL";
     /// File holding the vector database API key.
@@ -377,7 +383,7 @@ pub mod env {
 
     /// Every variable above: the contract test checks each is either produced by the
     /// operator and consumed by the bot server, or named as one of the bot server's own.
-    pub const ALL: [&str; 70] = [
+    pub const ALL: [&str; 73] = [
         MODE,
         JWT_SECRET,
         ENCRYPTION_KEY,
@@ -431,6 +437,9 @@ pub mod env {
         STORAGE_ACCESS_KEY_FILE,
         STORAGE_SECRET_KEY_FILE,
         STORAGE_CA_FILE,
+        BACKUP_RETENTION_DAYS,
+        TEMP_FILE_RETENTION_DAYS,
+        FILES_DIR,
         VECTORDB_URL,
         VECTORDB_API_KEY_FILE,
         OIDC_ISSUER,

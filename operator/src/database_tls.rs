@@ -54,7 +54,8 @@ pub struct Judgement {
 }
 
 impl Judgement {
-    fn new(ok: bool, reason: &'static str, message: String) -> Self {
+    /// A judgement that is `True` when `ok`.
+    pub fn new(ok: bool, reason: &'static str, message: String) -> Self {
         Self {
             status: if ok { "True" } else { "False" },
             reason,

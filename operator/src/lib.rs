@@ -26,6 +26,7 @@
 
 pub mod apply;
 pub mod audit_chain;
+pub mod backups;
 pub mod bot_api;
 pub mod builders;
 pub mod certs;
@@ -43,6 +44,7 @@ pub mod render;
 pub mod rotation;
 pub mod schema;
 pub mod status;
+pub mod storage_settings;
 pub mod telemetry;
 pub mod tls_client;
 pub mod validate;

@@ -67,6 +67,11 @@ enum Command {
         /// plaintext refused; condition DatabaseTLS); 0 turns the check off.
         #[arg(long, default_value_t = 300)]
         database_check_seconds: u64,
+        /// Seconds between checks of each bot's bucket (encryption, versioning, lifecycle,
+        /// object lock and public access block applied and read back; condition
+        /// StorageEncryption) and of its backups (BackupsReady); 0 turns them off.
+        #[arg(long, default_value_t = 300)]
+        storage_check_seconds: u64,
     },
     /// Ask a running operator's `/healthz` (the image's HEALTHCHECK: the image has no
     /// shell or curl). Exits 0 when it answers 200.
@@ -110,6 +115,7 @@ async fn main() -> ExitCode {
             concurrency,
             audit_check_seconds,
             database_check_seconds,
+            storage_check_seconds,
         } => {
             telemetry::init();
             let connect_to = match generalbot_operator::tls_client::ConnectTo::parse(
@@ -146,6 +152,7 @@ async fn main() -> ExitCode {
                 concurrency: concurrency.max(1),
                 audit_every: Duration::from_secs(audit_check_seconds.max(1)),
                 database_every: Duration::from_secs(database_check_seconds),
+                storage_every: Duration::from_secs(storage_check_seconds),
                 operator_peer: match operator_pod_labels
                     .as_deref()
                     .map(|l| operator_peer(l, std::env::var("POD_NAMESPACE").ok()))

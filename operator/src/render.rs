@@ -137,6 +137,10 @@ pub fn objects(gb: &GeneralBot) -> Result<Vec<serde_json::Value>, RenderError> {
     for policy in &desired.network_policies {
         out.push(value(policy)?);
     }
+    if let Some((cron, policy)) = &desired.backup {
+        out.push(value(cron)?);
+        out.push(value(policy)?);
+    }
     Ok(out)
 }
 

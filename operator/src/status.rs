@@ -108,6 +108,7 @@ pub fn compute_status(gb: &GeneralBot, observed: &Observed<'_>, now: &Time) -> G
         accepted_key_loss: previous.accepted_key_loss.clone(),
         audit_chain: previous.audit_chain.clone(),
         next_rotation: None,
+        last_backup: previous.last_backup.clone(),
     };
     let mut set = |type_: &str, ok: bool, reason: &str, message: String| {
         set_condition(

@@ -464,3 +464,85 @@ pub fn which(name: &str) -> Option<PathBuf> {
         ])
         .find(|p| p.exists())
 }
+
+/// A running S3 server (moto, through `moto/serve.py`), TLS only, with a test CA; the credentials it takes are
+/// any, the tests use [`Moto::ACCESS_KEY`] and [`Moto::SECRET_KEY`].
+pub struct Moto {
+    /// Its directory.
+    pub dir: PathBuf,
+    /// Its TLS port.
+    pub port: u16,
+    /// The CA of its certificate.
+    pub ca: PathBuf,
+    child: std::process::Child,
+}
+
+impl Moto {
+    /// Access key id the tests sign with.
+    pub const ACCESS_KEY: &'static str = "gb-test-access-key";
+    /// Secret key the tests sign with.
+    pub const SECRET_KEY: &'static str = "gb-test-secret-key-5d1e";
+
+    /// Starts one; `Err` says why it cannot.
+    pub fn start() -> Result<Self, String> {
+        let python = which("python3").ok_or("python3 not found")?;
+        let ok = Command::new(&python)
+            .args(["-c", "import moto.server"])
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false);
+        if !ok {
+            return Err("moto's server is not installed (pip install 'moto[server]')".into());
+        }
+        let dir = temp_dir("gb-moto");
+        let pki = TestPki::generate(&dir);
+        let port = free_port();
+        // moto_server, with the XML root of each S3 response named as S3 names it
+        // (see moto/serve.py).
+        let child = Command::new(python)
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("moto/serve.py"))
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .args([
+                "-c",
+                pki.cert.to_str().unwrap(),
+                "-k",
+                pki.key.to_str().unwrap(),
+            ])
+            .env("AWS_ACCESS_KEY_ID", Self::ACCESS_KEY)
+            .env("AWS_SECRET_ACCESS_KEY", Self::SECRET_KEY)
+            .env("AWS_DEFAULT_REGION", "us-east-1")
+            .stdout(std::fs::File::create(dir.join("moto.log")).unwrap())
+            .stderr(std::fs::File::create(dir.join("moto.err")).unwrap())
+            .spawn()
+            .map_err(|e| e.to_string())?;
+        let moto = Self {
+            dir,
+            port,
+            ca: pki.ca,
+            child,
+        };
+        for _ in 0..200 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Ok(moto);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        Err(format!(
+            "moto_server did not listen on {port}: {}",
+            std::fs::read_to_string(moto.dir.join("moto.err")).unwrap_or_default()
+        ))
+    }
+
+    /// Its endpoint URL.
+    pub fn endpoint(&self) -> String {
+        format!("https://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}

@@ -34,7 +34,7 @@ use generalbot_tests::root;
 use k8s_openapi::api::core::v1::{Container, PodSpec};
 
 /// The bot server's own variables: the operator never sets them, and why.
-const SERVER_ONLY: [(&str, &str); 6] = [
+const SERVER_ONLY: [(&str, &str); 7] = [
     (
         env::JWT_SECRET,
         "the guide's single signing key; the operator mounts key rings",
@@ -54,6 +54,10 @@ const SERVER_ONLY: [(&str, &str); 6] = [
     (
         env::ALLOW_PLAINTEXT,
         "plain HTTP behind a proxy; the operator always serves TLS",
+    ),
+    (
+        env::FILES_DIR,
+        "attachments on a local disk for a server run by hand; the operator's bots keep them in their bucket",
     ),
     (
         env::ENCRYPT_FIELDS,
@@ -120,6 +124,14 @@ struct Pod {
 
 fn pod(gb: &GeneralBot) -> Pod {
     let desired = builders::desired(gb).unwrap();
+    // The backup CronJob's pod mounts the same volumes as the server's and reads the
+    // same settings (`bot-server backup`): its container is fed too.
+    let backup: Vec<Container> = desired
+        .backup
+        .clone()
+        .and_then(|(cron, _)| cron.spec?.job_template.spec?.template.spec)
+        .map(|p| p.containers)
+        .unwrap_or_default();
     let spec: PodSpec = desired.deployment.spec.unwrap().template.spec.unwrap();
     let root = temp_dir("gb-contract");
     let pki = TestPki::generate(&root);
@@ -132,6 +144,7 @@ fn pod(gb: &GeneralBot) -> Pod {
         .unwrap_or_default()
         .into_iter()
         .chain(spec.containers.clone())
+        .chain(backup)
         .collect();
     let mounts: BTreeMap<String, String> = containers
         .iter()
@@ -256,7 +269,7 @@ fn every_setting_the_operator_renders_is_honoured_or_refused_by_name() {
         ),
     ] {
         for (c, vars) in &pod(&gb).containers {
-            let migrate = c.args.is_some();
+            let migrate = c.args.as_deref() == Some(&["migrate".to_owned()][..]);
             if let Err(e) = feed(vars, migrate).1 {
                 panic!("{label}, {}: {e}", c.name);
             }

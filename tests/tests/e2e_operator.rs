@@ -284,10 +284,33 @@ async fn e2e_operator_reconciles_examples_bad_input_and_deletion() {
             pdb.get_opt("support-bot").await.ok()??;
             secrets.get_opt("support-bot-keys").await.ok()??;
             let policies = np.list(&ListParams::default()).await.ok()?;
-            (policies.items.len() == 3).then_some(())
+            // Default deny, ingress, egress, and the backup pods' own policy.
+            (policies.items.len() == 4).then_some(())
         }
     })
     .await;
+    // Backups: a CronJob on the spec's schedule, hardened like the Deployment, whose pods
+    // the bot's Service and policies do not select, under a policy with no ingress.
+    let cron_jobs: Api<k8s_openapi::api::batch::v1::CronJob> = Api::namespaced(client.clone(), ns);
+    let cron = cron_jobs.get("support-bot-backup").await.unwrap();
+    let cron_spec = cron.spec.clone().unwrap();
+    assert_eq!(cron_spec.schedule, "0 */12 * * *");
+    assert_eq!(cron_spec.concurrency_policy.as_deref(), Some("Forbid"));
+    let job_pod = cron_spec.job_template.spec.unwrap().template;
+    let labels = job_pod.metadata.unwrap().labels.unwrap();
+    assert_eq!(labels["app.kubernetes.io/component"], "backup");
+    assert_ne!(labels["app.kubernetes.io/name"], "generalbot");
+    let job_pod = job_pod.spec.unwrap();
+    assert_eq!(job_pod.containers[0].args, Some(vec!["backup".to_owned()]));
+    let sc = job_pod.containers[0].security_context.clone().unwrap();
+    assert_eq!(sc.read_only_root_filesystem, Some(true));
+    assert_eq!(job_pod.automount_service_account_token, Some(false));
+    let backup_policy = np.get("support-bot-backup").await.unwrap().spec.unwrap();
+    assert!(backup_policy.ingress.is_none());
+    assert_eq!(
+        backup_policy.policy_types,
+        Some(vec!["Ingress".to_owned(), "Egress".to_owned()])
+    );
 
     // Status: observed generation, and a Ready condition that says where things stand.
     let gb = eventually("a status for the current generation", || {
@@ -528,6 +551,29 @@ async fn e2e_operator_reconciles_examples_bad_input_and_deletion() {
     eventually("the full example's Deployment", || {
         let deployments = deployments.clone();
         async move { deployments.get_opt("sales-bot").await.ok().flatten() }
+    })
+    .await;
+
+    // Turning backups off removes the CronJob and its policy; nothing stale keeps running.
+    eventually("the full example's backup CronJob", || {
+        let cron_jobs = cron_jobs.clone();
+        async move { cron_jobs.get_opt("sales-bot-backup").await.ok().flatten() }
+    })
+    .await;
+    bots.patch(
+        "sales-bot",
+        &PatchParams::default(),
+        &Patch::Merge(serde_json::json!({"spec": {"backup": {"enabled": false}}})),
+    )
+    .await
+    .unwrap();
+    eventually("the backup CronJob and its policy to be deleted", || {
+        let (cron_jobs, np) = (cron_jobs.clone(), np.clone());
+        async move {
+            let gone = cron_jobs.get_opt("sales-bot-backup").await.ok()?.is_none()
+                && np.get_opt("sales-bot-backup").await.ok()?.is_none();
+            gone.then_some(())
+        }
     })
     .await;
 

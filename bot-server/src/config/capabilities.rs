@@ -31,7 +31,32 @@ pub struct Capabilities {
     pub log_level: String,
     /// Mail, with the email module.
     pub mail: Option<super::MailConfig>,
+    /// How long backups and temporary files are kept.
+    pub retention: Retention,
+    /// Where attachments live without object storage.
+    pub files_dir: PathBuf,
 }
+
+/// How long stored things are kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    /// Days a backup is kept (the newest always is).
+    pub backup_days: u32,
+    /// Days a temporary file is kept.
+    pub temporary_days: u32,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Self {
+            backup_days: 30,
+            temporary_days: 30,
+        }
+    }
+}
+
+/// The embedded default of [`Capabilities::files_dir`].
+pub const DEFAULT_FILES_DIR: &str = "/var/lib/generalbot/files";
 
 /// An S3-compatible bucket.
 #[derive(Clone)]
@@ -79,6 +104,18 @@ pub fn capabilities(src: &dyn Source, dev: bool) -> Result<Capabilities, ConfigE
     let encrypt = parse(src, env::ENCRYPT_FIELDS, true, "true");
     let log_level = src.get(env::LOG_LEVEL).unwrap_or_else(|| "info".into());
     let trust_bundle = src.get(env::TLS_CA_FILE).map(PathBuf::from);
+    let backup_days = days(src, env::BACKUP_RETENTION_DAYS);
+    let temporary_days = days(src, env::TEMP_FILE_RETENTION_DAYS);
+    let files_dir = src.get(env::FILES_DIR).map_or_else(
+        || {
+            if dev {
+                std::env::temp_dir().join(format!("generalbot-dev-files-{}", std::process::id()))
+            } else {
+                PathBuf::from(DEFAULT_FILES_DIR)
+            }
+        },
+        PathBuf::from,
+    );
     missing?;
     if !encrypt? {
         return Err(ConfigError::Invalid {
@@ -103,7 +140,60 @@ pub fn capabilities(src: &dyn Source, dev: bool) -> Result<Capabilities, ConfigE
         trust_bundle,
         log_level,
         mail: mail?,
+        retention: Retention {
+            backup_days: backup_days?,
+            temporary_days: temporary_days?,
+        },
+        files_dir,
     })
+}
+
+/// A retention in days, 1 to 3650 (30 when unset).
+fn days(src: &dyn Source, var: &'static str) -> Result<u32, ConfigError> {
+    const EXPECTED: &str = "a whole number of days from 1 to 3650";
+    let d = parse(src, var, 30u32, EXPECTED)?;
+    if (1..=3650).contains(&d) {
+        Ok(d)
+    } else {
+        Err(ConfigError::Invalid {
+            var,
+            value: d.to_string(),
+            expected: EXPECTED,
+        })
+    }
+}
+
+impl StorageConfig {
+    /// An S3 client for this bucket: its CA (or the operator's trust bundle), its
+    /// credentials.
+    pub fn client(
+        &self,
+        trust_bundle: Option<&Path>,
+    ) -> Result<generalbot_storage::Client, generalbot_storage::StorageError> {
+        let ca = self.ca_file.as_deref().or(trust_bundle);
+        let ca_pem = match ca {
+            Some(path) => Some(std::fs::read(path).map_err(|e| {
+                generalbot_storage::StorageError::Client(format!(
+                    "reading the CA file {}: {e}",
+                    path.display()
+                ))
+            })?),
+            None => None,
+        };
+        let keys = match (&self.access_key, &self.secret_key) {
+            (Some(a), Some(s)) => Some(generalbot_storage::AccessKeys {
+                access_key_id: a.clone(),
+                secret_access_key: s.clone(),
+            }),
+            _ => None,
+        };
+        generalbot_storage::client(&generalbot_storage::Endpoint {
+            url: self.endpoint.clone(),
+            region: self.region.clone(),
+            keys,
+            ca_pem,
+        })
+    }
 }
 
 /// The modules asked for, each one this build has.

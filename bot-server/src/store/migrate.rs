@@ -59,6 +59,12 @@ pub const LATEST: i64 = 9;
 
 /// Applies every migration not yet applied.
 pub async fn run(pool: &AnyPool, backend: Backend) -> Result<(), StoreError> {
+    run_to(pool, backend, LATEST).await
+}
+
+/// Applies every migration not yet applied up to `until` (a restore loads a backup at
+/// its own schema version, then migrates on).
+pub async fn run_to(pool: &AnyPool, backend: Backend, until: i64) -> Result<(), StoreError> {
     let err = |version| move |source| StoreError::Migrate { version, source };
     let mut conn = pool.acquire().await.map_err(err(0))?;
     if backend == Backend::Postgres {
@@ -72,7 +78,7 @@ pub async fn run(pool: &AnyPool, backend: Backend) -> Result<(), StoreError> {
         .await
         .map_err(err(0))?;
     let mut result = Ok(());
-    for (version, pg, lite) in MIGRATIONS {
+    for (version, pg, lite) in MIGRATIONS.iter().filter(|m| m.0 <= until) {
         let done = sqlx::query("SELECT version FROM schema_migrations WHERE version = $1")
             .bind(*version)
             .fetch_optional(&mut *conn)

@@ -189,6 +189,11 @@ impl Store {
         migrate::run(&self.pool, self.backend).await
     }
 
+    /// Applies the migrations not yet applied up to `version`.
+    pub async fn migrate_to(&self, version: i64) -> Result<(), StoreError> {
+        migrate::run_to(&self.pool, self.backend, version).await
+    }
+
     /// Which backend.
     pub fn backend(&self) -> Backend {
         self.backend

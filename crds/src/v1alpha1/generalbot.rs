@@ -498,6 +498,10 @@ pub struct EncryptionSpec {
     #[serde(default = "default_temp_retention")]
     #[schemars(range(min = 1, max = 3650))]
     pub temporary_file_retention_days: u32,
+    /// Object lock: every new object is immutable for a number of days (the guide's
+    /// immutable storage). The bucket must have been created with object lock enabled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object_lock: Option<ObjectLockSpec>,
 }
 
 impl Default for EncryptionSpec {
@@ -507,8 +511,29 @@ impl Default for EncryptionSpec {
             bucket: BucketEncryptionSpec::default(),
             versioning: true,
             temporary_file_retention_days: default_temp_retention(),
+            object_lock: None,
         }
     }
+}
+
+/// Default retention of new objects under object lock.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ObjectLockSpec {
+    /// `Governance` (a privileged user can still delete) or `Compliance` (nobody can).
+    pub mode: ObjectLockMode,
+    /// Days each new object stays locked.
+    #[schemars(range(min = 1, max = 36500))]
+    pub days: u32,
+}
+
+/// Object lock mode.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+pub enum ObjectLockMode {
+    /// Deletable by users with the bypass permission.
+    Governance,
+    /// Deletable by nobody before the retention ends.
+    Compliance,
 }
 
 fn default_temp_retention() -> u32 {

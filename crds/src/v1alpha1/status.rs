@@ -48,6 +48,26 @@ pub struct GeneralBotStatus {
     /// maintenance window may hold a rotation until it opens.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_rotation: Option<String>,
+    /// The newest backup in the bucket, as the operator last listed it (condition
+    /// `BackupsReady` says whether it is recent enough for the schedule).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_backup: Option<BackupStatus>,
+}
+
+/// A backup in the bucket.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BackupStatus {
+    /// When it was taken (RFC 3339).
+    pub time: String,
+    /// Its object key (`backups/…`), to restore with `bot-server restore --object`.
+    pub object: String,
+    /// Its size in bytes, compressed and sealed.
+    pub size_bytes: i64,
+    /// The data key it is sealed with (kept in the ring while a retained backup needs it).
+    pub key_id: String,
+    /// Backups in the bucket.
+    pub count: i32,
 }
 
 /// A recorded row of the audit chain.

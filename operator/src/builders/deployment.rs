@@ -80,6 +80,42 @@ pub fn deployment(ctx: &BuildContext<'_>) -> Deployment {
     }
 }
 
+/// The backup Job's pod: the server's image, settings, mounts and hardening (no ports,
+/// no probes, no migration), running `bot-server backup` once.
+pub(super) fn backup_pod(
+    ctx: &BuildContext<'_>,
+    labels: BTreeMap<String, String>,
+) -> PodTemplateSpec {
+    let spec = &ctx.gb.spec;
+    let services = declared_services(spec);
+    let (volumes, mounts) = volumes(ctx, &services);
+    let mut c = container(ctx, &services, mounts);
+    c.name = "backup".to_owned();
+    c.args = Some(vec!["backup".to_owned()]);
+    c.ports = None;
+    c.startup_probe = None;
+    c.liveness_probe = None;
+    c.readiness_probe = None;
+    PodTemplateSpec {
+        metadata: Some(ObjectMeta {
+            labels: Some(labels),
+            ..ObjectMeta::default()
+        }),
+        spec: Some(PodSpec {
+            service_account_name: Some(ctx.name.to_owned()),
+            automount_service_account_token: Some(false),
+            enable_service_links: Some(false),
+            host_users: spec.server.user_namespaces.then_some(false),
+            security_context: Some(pod_security_context()),
+            restart_policy: Some("Never".to_owned()),
+            termination_grace_period_seconds: Some(30),
+            containers: vec![c],
+            volumes: Some(volumes),
+            ..PodSpec::default()
+        }),
+    }
+}
+
 fn pod_security_context() -> PodSecurityContext {
     PodSecurityContext {
         run_as_non_root: Some(true),
@@ -312,6 +348,14 @@ fn environment(ctx: &BuildContext<'_>, services: &[DeclaredService<'_>]) -> Vec<
         var(env::REQUIRE_MFA, s.require_mfa.to_string()),
         var(env::ENABLE_AUDIT, s.audit.to_string()),
         var(env::FEATURES, features.join(",")),
+        var(
+            env::TEMP_FILE_RETENTION_DAYS,
+            spec.encryption.temporary_file_retention_days.to_string(),
+        ),
+        var(
+            env::BACKUP_RETENTION_DAYS,
+            spec.backup.retention_days.to_string(),
+        ),
     ];
     if !spec.bots.is_empty() {
         vars.push(var(env::BOTS_DIR, contract::BOTS_DIR.to_owned()));

@@ -2,6 +2,7 @@
 //! the GeneralBot and returns the object we want, so the controller, `render` and the
 //! tests all share one definition of "desired".
 
+mod backup;
 mod deployment;
 mod keys;
 mod meta;
@@ -12,6 +13,7 @@ mod service;
 mod service_account;
 mod services;
 
+pub use backup::{BACKUP_APP_NAME, backup, backup_labels, backup_name, backups_on};
 pub use deployment::deployment;
 pub use keys::{GeneratedSecret, key_secret, key_secret_name};
 pub use meta::{
@@ -27,6 +29,7 @@ pub use services::{CredentialKey, DeclaredService, ServiceKind, declared_service
 use generalbot_crds::GeneralBot;
 use generalbot_crds::v1alpha1::NetworkPeer;
 use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::batch::v1::CronJob;
 use k8s_openapi::api::core::v1::{Service, ServiceAccount};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
@@ -47,6 +50,8 @@ pub struct Desired {
     pub pod_disruption_budget: PodDisruptionBudget,
     /// Default deny, then the ingress and egress the spec allows.
     pub network_policies: Vec<NetworkPolicy>,
+    /// The backup CronJob and its own NetworkPolicy, when backups are on.
+    pub backup: Option<(CronJob, NetworkPolicy)>,
 }
 
 /// Builds every object the GeneralBot owns, in the order they are applied.
@@ -66,6 +71,7 @@ pub fn desired_for(gb: &GeneralBot, operator: Option<&NetworkPeer>) -> Result<De
         service: service(&ctx),
         pod_disruption_budget: pod_disruption_budget(&ctx),
         network_policies: network_policies(&ctx),
+        backup: backup(&ctx),
     })
 }
 

@@ -14,7 +14,7 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::BuildContext;
 use super::meta::{object_meta, selector_labels};
-use super::services::declared_services;
+use super::services::{ServiceKind, declared_services};
 
 /// Suffix of the default-deny policy's name.
 pub const DENY_SUFFIX: &str = "default-deny";
@@ -49,23 +49,46 @@ pub fn network_policies(ctx: &BuildContext<'_>) -> Vec<NetworkPolicy> {
     .collect();
     let ingress = policy(ctx, INGRESS_SUFFIX, &["Ingress"], Some(ingress), None);
 
-    let dns_ports = vec![
-        port("UDP", IntOrString::Int(net.dns.port)),
-        port("TCP", IntOrString::Int(net.dns.port)),
-    ];
-    let mut wanted = vec![(peers(&net.dns.peer), dns_ports)];
+    let mut wanted = vec![dns(ctx)];
     for service in declared_services(&ctx.gb.spec) {
-        wanted.push((
-            peers(&service.endpoint.peer),
-            // A NetworkPolicy matches after the Service translated the port.
-            vec![tcp(IntOrString::Int(service.target_port()))],
-        ));
+        wanted.push(to_service(&service));
     }
     for rule in &net.extra_egress {
         let ports = rule.ports.iter().map(|p| tcp(IntOrString::Int(*p)));
         wanted.push((peers(&rule.peer), ports.collect()));
     }
-    let egress: Vec<NetworkPolicyEgressRule> = wanted
+    let egress = policy(
+        ctx,
+        EGRESS_SUFFIX,
+        &["Egress"],
+        None,
+        Some(egress_rules(wanted)),
+    );
+
+    vec![deny, ingress, egress]
+}
+
+type Wanted = (Vec<NetworkPolicyPeer>, Vec<NetworkPolicyPort>);
+
+fn dns(ctx: &BuildContext<'_>) -> Wanted {
+    let dns = &ctx.gb.spec.network.dns;
+    let ports = vec![
+        port("UDP", IntOrString::Int(dns.port)),
+        port("TCP", IntOrString::Int(dns.port)),
+    ];
+    (peers(&dns.peer), ports)
+}
+
+fn to_service(service: &super::DeclaredService<'_>) -> Wanted {
+    (
+        peers(&service.endpoint.peer),
+        // A NetworkPolicy matches after the Service translated the port.
+        vec![tcp(IntOrString::Int(service.target_port()))],
+    )
+}
+
+fn egress_rules(wanted: Vec<Wanted>) -> Vec<NetworkPolicyEgressRule> {
+    wanted
         .into_iter()
         // An empty `to` would allow every destination: leave the rule out instead.
         .filter(|(to, ports)| !to.is_empty() && !ports.is_empty())
@@ -73,10 +96,39 @@ pub fn network_policies(ctx: &BuildContext<'_>) -> Vec<NetworkPolicy> {
             to: Some(to),
             ports: Some(ports),
         })
-        .collect();
-    let egress = policy(ctx, EGRESS_SUFFIX, &["Egress"], None, Some(egress));
+        .collect()
+}
 
-    vec![deny, ingress, egress]
+/// The backup pods' own policy: no ingress at all, egress only to DNS, the database and
+/// the object storage.
+pub fn backup_policy(
+    ctx: &BuildContext<'_>,
+    name: String,
+    pod_labels: std::collections::BTreeMap<String, String>,
+) -> NetworkPolicy {
+    let mut wanted = vec![dns(ctx)];
+    for service in declared_services(&ctx.gb.spec) {
+        if matches!(
+            service.kind,
+            ServiceKind::Postgres | ServiceKind::ObjectStorage
+        ) {
+            wanted.push(to_service(&service));
+        }
+    }
+    let mut metadata = object_meta(ctx, name);
+    metadata.labels = Some(pod_labels.clone());
+    NetworkPolicy {
+        metadata,
+        spec: Some(NetworkPolicySpec {
+            pod_selector: Some(LabelSelector {
+                match_labels: Some(pod_labels),
+                match_expressions: None,
+            }),
+            policy_types: Some(vec!["Ingress".to_owned(), "Egress".to_owned()]),
+            ingress: None,
+            egress: Some(egress_rules(wanted)).filter(|r| !r.is_empty()),
+        }),
+    }
 }
 
 fn policy(

@@ -11,6 +11,7 @@ use generalbot_crds::GeneralBot;
 use generalbot_crds::contract::labels;
 use jiff::SignedDuration;
 use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::batch::v1::CronJob;
 use k8s_openapi::api::core::v1::{Secret, Service, ServiceAccount};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
@@ -66,6 +67,8 @@ pub struct RunConfig {
     pub audit_every: std::time::Duration,
     /// How often each bot's database connection is checked (zero: never).
     pub database_every: std::time::Duration,
+    /// How often each bot's bucket and backups are checked (zero: never).
+    pub storage_every: std::time::Duration,
 }
 
 fn api_for<K>(client: &Client, namespace: Option<&str>) -> Api<K>
@@ -186,6 +189,7 @@ pub async fn run(cfg: RunConfig) -> Result<(), RunError> {
     let (services, svc_stream) = owned::<Service>(&client, ns, keep);
     let (pdbs, pdb_stream) = owned::<PodDisruptionBudget>(&client, ns, keep);
     let (network_policies, np_stream) = owned::<NetworkPolicy>(&client, ns, keep);
+    let (cron_jobs, cron_stream) = owned::<CronJob>(&client, ns, keep);
     let (secrets, secret_stream) = owned::<Secret>(&client, ns, drop_secret_data);
     let stores = Stores {
         service_accounts,
@@ -193,6 +197,7 @@ pub async fn run(cfg: RunConfig) -> Result<(), RunError> {
         services,
         pdbs,
         network_policies,
+        cron_jobs,
         secrets,
     };
     let mut ctx = Context::new(client.clone(), stores, metrics.clone(), &cfg.lease.identity);
@@ -200,6 +205,7 @@ pub async fn run(cfg: RunConfig) -> Result<(), RunError> {
     ctx.connect_to = cfg.connect_to.clone();
     ctx.audit_every = cfg.audit_every;
     ctx.database_every = cfg.database_every;
+    ctx.storage_every = cfg.storage_every;
     ctx.operator_peer = cfg.operator_peer.clone();
     let ctx = Arc::new(ctx);
     // The GeneralBots' own cache, without managed fields (a large share of each object).
@@ -221,6 +227,7 @@ pub async fn run(cfg: RunConfig) -> Result<(), RunError> {
         .owns_stream(svc_stream)
         .owns_stream(pdb_stream)
         .owns_stream(np_stream)
+        .owns_stream(cron_stream)
         // Key and CA Secrets may carry no owner reference (the keys' deletion policy
         // `Retain`): map every generated Secret to its GeneralBot by the instance label.
         .watches_stream(secret_stream, |s: Secret| {

@@ -17,6 +17,8 @@ use serde_json::{Value, json};
 use super::*;
 use crate::builders::desired;
 use crate::fixtures::{mk_available_deployment, mk_gb, t};
+use crate::keyrings::DEFAULT_PROPAGATION;
+use crate::metrics::Metrics;
 
 /// One request the mock API server saw.
 #[derive(Clone, Debug)]
@@ -87,7 +89,14 @@ fn settled_stores(gb: &GeneralBot) -> Stores {
         network_policies: store_of(
             d.network_policies
                 .iter()
+                .chain(d.backup.iter().map(|(_, p)| p))
                 .map(|p| applied(p, p.clone()))
+                .collect(),
+        ),
+        cron_jobs: store_of(
+            d.backup
+                .iter()
+                .map(|(c, _)| applied(c, c.clone()))
                 .collect(),
         ),
         secrets: store_of(cached_secrets),
@@ -203,6 +212,7 @@ fn empty_stores() -> Stores {
         services: store_of(vec![]),
         pdbs: store_of(vec![]),
         network_policies: store_of(vec![]),
+        cron_jobs: store_of(vec![]),
         secrets: store_of(vec![]),
     }
 }

@@ -1,0 +1,4 @@
+//! Files at rest: sealed ([`sealed`]: AES-256-GCM in chunks, bound to what the file is)
+//! before they leave the process, and stored under ids, never user-given names.
+
+pub mod sealed;
