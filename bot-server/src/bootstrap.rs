@@ -232,6 +232,11 @@ mod tests {
             auth: Arc::new(svc),
             policy: Policy::default(),
             reencrypting: Default::default(),
+            files: crate::objects::files::Files::Local(
+                std::env::temp_dir().join(format!("gb-files-{}", uuid::Uuid::new_v4())),
+            ),
+            retention: crate::config::Retention::default(),
+            cpu_slots: AppState::cpu_bound(),
         }
     }
 

@@ -8,7 +8,10 @@
 //!   counts against every key of the ring (the key is unknown until re-indexing). The
 //!   audit chain's last row counts against the key that signed it, until a row signed
 //!   by the active key follows it.
-//! - `data`: nothing is encrypted under the data ring yet, so it has no record.
+//! - `data`: every attachment, by the key that sealed it (its row says), and every
+//!   backup in the bucket, by the key in its name: a data key is retired only when no
+//!   retained backup and no unexpired attachment needs it. A listing that fails fails
+//!   the report, so nothing is ever reported free for want of looking.
 
 use std::collections::BTreeMap;
 
@@ -16,6 +19,7 @@ use generalbot_crds::contract::KeyUsageReport;
 
 use crate::config::Keys;
 use crate::crypto::field;
+use crate::objects::files::Files;
 use crate::store::{Store, StoreError};
 
 /// Rows by key id; `""` is a row whose key is unknown.
@@ -40,12 +44,24 @@ pub fn count<'a>(ring_ids: &[&str], rows: impl IntoIterator<Item = (&'a str, u64
     out
 }
 
-/// The report for `keys` from what `store` holds.
+/// Why a report could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum UsageError {
+    /// The database.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The bucket or the files directory.
+    #[error(transparent)]
+    Files(#[from] crate::objects::files::FilesError),
+}
+
+/// The report for `keys` from what `store` and `files` hold.
 pub async fn report(
     store: &Store,
+    files: &Files,
     keys: &Keys,
     reencrypting: bool,
-) -> Result<KeyUsageReport, StoreError> {
+) -> Result<KeyUsageReport, UsageError> {
     let mut by_field_key = Counts::new();
     let mut pages = store.encrypted_pages();
     while let Some(page) = pages.next().await? {
@@ -76,12 +92,22 @@ pub async fn report(
             .chain(audit_head.iter())
             .map(|(k, n)| (k.as_str(), *n)),
     );
+    let attachments = store.attachments_by_key().await?;
+    let backups = files.backups_by_key().await?;
+    let data_ids: Vec<&str> = keys.data.ids().collect();
+    let data = count(
+        &data_ids,
+        attachments
+            .iter()
+            .chain(backups.iter())
+            .map(|(k, n)| (k.as_str(), *n)),
+    );
     Ok(KeyUsageReport {
         generated_at: jiff::Timestamp::now().to_string(),
         rings: BTreeMap::from([
             ("field".to_owned(), field),
             ("hmac".to_owned(), hmac),
-            ("data".to_owned(), Counts::new()),
+            ("data".to_owned(), data),
         ]),
         reencrypting,
     })

@@ -76,6 +76,9 @@ pub enum StartError {
     /// The mail settings are unusable.
     #[error(transparent)]
     Mail(#[from] mail::MailError),
+    /// The object storage client cannot be built.
+    #[error(transparent)]
+    Storage(#[from] generalbot_storage::StorageError),
 }
 
 /// Connects storage and cache and builds the shared state.
@@ -129,9 +132,19 @@ pub async fn build_state(config: &Config) -> Result<Arc<AppState>, StartError> {
         .with_directory(directory)
         .with_notifier(notifier),
     );
+    let files = match &config.capabilities.storage {
+        Some(s) => objects::files::Files::Bucket {
+            client: s.client(config.capabilities.trust_bundle.as_deref())?,
+            bucket: s.bucket.clone(),
+        },
+        None => objects::files::Files::Local(config.capabilities.files_dir.clone()),
+    };
     Ok(Arc::new(AppState {
         auth,
         bots: bots::registry::Registry::new(store.clone()),
+        files,
+        retention: config.capabilities.retention,
+        cpu_slots: AppState::cpu_bound(),
         store,
         keys,
         metrics,

@@ -163,6 +163,10 @@ async fn main() -> ExitCode {
         Some(state.auth.audit.clone()),
     );
     let _sweep = state.auth.shared.spawn_sweep(Duration::from_secs(60));
+    let _attachments = generalbot_bot_server::objects::attachments::spawn_sweep(
+        state.clone(),
+        Duration::from_secs(600),
+    );
     let _reencrypt =
         generalbot_bot_server::reencrypt::spawn(state.clone(), Duration::from_secs(60));
     let listeners = match Listeners::bind(config.listen, config.metrics_listen).await {

@@ -76,7 +76,7 @@ pub async fn key_usage(State(s): State<Arc<AppState>>, headers: HeaderMap) -> Re
     }
     let keys = s.keys.current();
     let reencrypting = s.reencrypting.load(std::sync::atomic::Ordering::SeqCst);
-    match crate::key_usage::report(&s.store, &keys, reencrypting).await {
+    match crate::key_usage::report(&s.store, &s.files, &keys, reencrypting).await {
         Ok(report) => axum::Json(report).into_response(),
         Err(e) => {
             tracing::error!(error = %e, "key usage");

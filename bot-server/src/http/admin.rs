@@ -92,7 +92,16 @@ async fn delete_user(
     AdminUser(p): AdminUser,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
+    // The files go with the account: listed before, removed once the rows are gone.
+    let files: Vec<String> = s
+        .store
+        .attachments_of(&id)
+        .await?
+        .into_iter()
+        .map(|a| a.id)
+        .collect();
     s.auth.delete_user(&p, &id).await?;
+    crate::objects::attachments::remove_files(&s, &files).await;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -34,6 +34,18 @@ pub enum ApiError {
     /// The resource exists, or may not be changed this way.
     #[error("{0}")]
     Conflict(&'static str),
+    /// The content's type is not accepted, or the content is not of its declared type.
+    #[error("{0}")]
+    UnsupportedMedia(String),
+    /// The file store failed.
+    #[error(transparent)]
+    Files(#[from] crate::objects::files::FilesError),
+    /// Something that should not fail did (logged, never sent).
+    #[error("{0}")]
+    Internal(&'static str),
+    /// A sealed file does not open.
+    #[error(transparent)]
+    Seal(#[from] crate::objects::sealed::SealError),
 }
 
 impl IntoResponse for ApiError {
@@ -89,6 +101,17 @@ impl IntoResponse for ApiError {
                     Json(serde_json::json!({ "error": m })),
                 )
                     .into_response();
+            }
+            Self::UnsupportedMedia(m) => {
+                return (
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    Json(serde_json::json!({ "error": m })),
+                )
+                    .into_response();
+            }
+            Self::Files(e) => {
+                tracing::error!(error = %e, "file storage");
+                (StatusCode::SERVICE_UNAVAILABLE, "file storage unavailable")
             }
             _ => {
                 tracing::error!(error = %self, "internal error");

@@ -71,6 +71,14 @@ async fn export(
             "messages": messages,
         }));
     }
+    // Attachments are listed (the files themselves are downloaded one by one).
+    let attachments = s
+        .store
+        .attachments_of(&p.user_id)
+        .await?
+        .iter()
+        .map(|row| super::attachments::Attachment::of(&s, row))
+        .collect::<Result<Vec<_>, _>>()?;
     let body = serde_json::json!({
         "exported_at": jiff::Timestamp::now().to_string(),
         "account": {
@@ -82,6 +90,7 @@ async fn export(
             "directory_identities": s.store.identities(&p.user_id).await?,
         },
         "conversations": conversations,
+        "attachments": attachments,
     });
     s.auth
         .audit
@@ -128,9 +137,17 @@ async fn erase(
             "the last administrator cannot erase their account: make another administrator first",
         ));
     }
+    let files: Vec<String> = s
+        .store
+        .attachments_of(&p.user_id)
+        .await?
+        .into_iter()
+        .map(|a| a.id)
+        .collect();
     if !s.store.delete_user(&p.user_id).await? {
         return Err(ApiError::NotFound);
     }
+    crate::objects::attachments::remove_files(&s, &files).await;
     s.auth
         .audit
         .record(

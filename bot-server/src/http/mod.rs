@@ -4,6 +4,7 @@
 //! latency metrics).
 
 pub mod admin;
+pub mod attachments;
 pub mod auth;
 pub mod bots;
 pub mod chat;
@@ -50,6 +51,38 @@ pub struct AppState {
     pub reencrypting: std::sync::atomic::AtomicBool,
     /// The bots, compiled.
     pub bots: crate::bots::registry::Registry,
+    /// Where sealed files live.
+    pub files: crate::objects::files::Files,
+    /// How long temporary files and backups are kept.
+    pub retention: crate::config::Retention,
+    /// Bounds CPU-heavy work (sealing and opening files) on the blocking pool.
+    pub cpu_slots: Arc<tokio::sync::Semaphore>,
+}
+
+impl AppState {
+    /// Runs CPU-heavy `work` on the blocking pool, at most as many at once as there are
+    /// cores, so the async workers keep serving.
+    pub async fn cpu<T, F>(&self, work: F) -> Result<T, error::ApiError>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let _permit = self
+            .cpu_slots
+            .acquire()
+            .await
+            .map_err(|_| error::ApiError::Internal("the CPU pool is closed"))?;
+        tokio::task::spawn_blocking(work)
+            .await
+            .map_err(|_| error::ApiError::Internal("a CPU task stopped"))
+    }
+
+    /// The CPU bound: the cores this process may use.
+    pub fn cpu_bound() -> Arc<tokio::sync::Semaphore> {
+        Arc::new(tokio::sync::Semaphore::new(
+            std::thread::available_parallelism().map_or(2, std::num::NonZero::get),
+        ))
+    }
 }
 
 /// The TCP peer of a connection (plain or TLS), as axum's connect info.

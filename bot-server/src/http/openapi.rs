@@ -61,6 +61,7 @@ pub fn routes() -> OpenApiRouter<Arc<AppState>> {
         .merge(super::auth::router())
         .merge(super::oidc::router())
         .merge(super::messages::router())
+        .merge(super::attachments::router())
         .merge(super::bots::router())
         .merge(super::me::router())
         .merge(super::ws::router())

@@ -18,6 +18,11 @@ async fn state(policy: Policy) -> Arc<AppState> {
         auth: Arc::new(svc),
         policy,
         reencrypting: Default::default(),
+        files: crate::objects::files::Files::Local(
+            std::env::temp_dir().join(format!("gb-files-{}", uuid::Uuid::new_v4())),
+        ),
+        retention: crate::config::Retention::default(),
+        cpu_slots: AppState::cpu_bound(),
     })
 }
 

@@ -52,10 +52,15 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../../migrations/postgres/0009_bots.sql"),
         include_str!("../../migrations/sqlite/0009_bots.sql"),
     ),
+    (
+        10,
+        include_str!("../../migrations/postgres/0010_attachments.sql"),
+        include_str!("../../migrations/sqlite/0010_attachments.sql"),
+    ),
 ];
 
 /// The schema version this build needs.
-pub const LATEST: i64 = 9;
+pub const LATEST: i64 = 10;
 
 /// Applies every migration not yet applied.
 pub async fn run(pool: &AnyPool, backend: Backend) -> Result<(), StoreError> {

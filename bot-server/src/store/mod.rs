@@ -3,6 +3,7 @@
 //! parameters only: no SQL is ever built from a value. Migrations are numbered files in
 //! `migrations/<backend>/`, applied at start.
 
+mod attachments;
 mod audit;
 mod bots;
 mod encrypted;
@@ -15,6 +16,7 @@ mod scope;
 mod shared;
 mod users;
 
+pub use attachments::AttachmentRow;
 pub use audit::AuditRow;
 pub use bots::{BotRow, SOURCE_API, SOURCE_DIRECTORY};
 pub use encrypted::{EmailPages, EncryptedColumn, EncryptedPages, IndexedEmail, StoredValue};

@@ -215,6 +215,7 @@ impl Store {
     pub async fn delete_user(&self, id: &str) -> Result<bool, StoreError> {
         let mut tx = self.as_user(id).await?;
         for sql in [
+            "DELETE FROM attachments WHERE user_id = $1",
             "DELETE FROM messages WHERE user_id = $1",
             "DELETE FROM conversations WHERE user_id = $1",
             "DELETE FROM refresh_tokens WHERE user_id = $1",

@@ -256,3 +256,33 @@ async fn exchange(addr: SocketAddr, req: &str) -> Reply {
         body: serde_json::from_str(body).unwrap_or(serde_json::Value::Null),
     }
 }
+
+/// One HTTP/1.1 request with a binary body; the status, the head (lower case) and the
+/// body's bytes.
+pub async fn call_bytes(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    token: &str,
+    content_type: &str,
+    body: &[u8],
+) -> (u16, String, Vec<u8>) {
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX-Forwarded-For: 10.1.1.1\r\nAuthorization: Bearer {token}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).await.unwrap();
+    // The server may answer (413) before it reads the whole body.
+    let _ = s.write_all(body).await;
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out).await;
+    let split = out
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or(out.len());
+    let head = String::from_utf8_lossy(&out[..split]).to_lowercase();
+    let status = head.get(9..12).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let body = out.get(split + 4..).unwrap_or_default().to_vec();
+    (status, head, body)
+}
