@@ -66,8 +66,8 @@ pub struct StatusView {
     pub next_rotation: Option<String>,
     /// A forced rotation asked for, if any.
     pub forced_rotation: Option<String>,
-    /// Backups, as the status reports them (not yet: backups are not built).
-    pub last_backup: Option<String>,
+    /// The newest backup, as the status reports it.
+    pub last_backup: Option<generalbot_crds::v1alpha1::BackupStatus>,
     /// The audit chain row the operator recorded: (sequence, hash, when).
     pub audit_chain: Option<(i64, String, String)>,
 }
@@ -131,7 +131,7 @@ pub fn view(gb: &GeneralBot, now: jiff::Timestamp) -> StatusView {
             .annotations
             .as_ref()
             .and_then(|a| a.get(FORCE_ANNOTATION).cloned()),
-        last_backup: None,
+        last_backup: status.last_backup.clone(),
         audit_chain: status.audit_chain.map(|a| (a.seq, a.hash, a.recorded_at)),
     }
 }
@@ -203,13 +203,14 @@ pub fn text(v: &StatusView) -> String {
         let _ = writeln!(out, "  forced:   {f}");
     }
     let _ = writeln!(out, "\nBackups");
-    let _ = writeln!(
-        out,
-        "  last backup: {}",
-        v.last_backup
-            .as_deref()
-            .unwrap_or("none reported (backups are not built yet)")
-    );
+    let _ = match &v.last_backup {
+        Some(b) => writeln!(
+            out,
+            "  last backup: {} ({} bytes, key {}, {} kept)\n  object: {}",
+            b.time, b.size_bytes, b.key_id, b.count, b.object
+        ),
+        None => writeln!(out, "  last backup: none reported"),
+    };
     let _ = writeln!(out, "\nAudit chain");
     match &v.audit_chain {
         Some((seq, hash, at)) => {

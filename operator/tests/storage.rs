@@ -143,6 +143,7 @@ async fn the_bucket_check_applies_reads_back_and_corrects() {
     let seen = generalbot_operator::backups::Seen {
         newest: all.last().map(|b| b.at),
         since: "2026-11-01T00:00:00Z".parse().unwrap(),
+        failed: None,
     };
     let j = generalbot_operator::backups::judge(
         "0 */12 * * *",

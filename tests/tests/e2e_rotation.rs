@@ -27,7 +27,7 @@ use generalbot_crds::v1alpha1::SecretRef;
 use generalbot_testkit::Postgres;
 use generalbot_tests::e2e::{
     certificate_serial, cluster_or_skip, condition, eventually, example, force_rotation, key_ids,
-    old_root_retired, plain_get, secret, secret_with, start, with_rings_and_certificates,
+    old_root_retired, plain_get, secret_with, start, with_rings_and_certificates,
 };
 use generalbot_tests::https::request;
 use generalbot_tests::kubelet::{LocalPod, free_addr};
@@ -245,6 +245,25 @@ async fn e2e_every_key_and_the_ca_rotate_under_traffic_without_a_failed_request(
         }
         Err(why) => return skip("e2e_rotation", &why),
     };
+    // The bucket: a real S3 server over TLS, for the bot server's backups and the
+    // operator's StorageEncryption and BackupsReady checks.
+    let moto = match generalbot_testkit::Moto::start() {
+        Ok(m) => m,
+        Err(why) if std::env::var_os("GENERALBOT_E2E_REQUIRED").is_some() => {
+            panic!("GENERALBOT_E2E_REQUIRED is set but the S3 server cannot start: {why}")
+        }
+        Err(why) => return skip("e2e_rotation", &why),
+    };
+    let s3 = generalbot_storage::client(&generalbot_storage::Endpoint {
+        url: moto.endpoint(),
+        region: "us-east-1".into(),
+        keys: Some(generalbot_storage::AccessKeys {
+            access_key_id: generalbot_testkit::Moto::ACCESS_KEY.to_owned().into(),
+            secret_access_key: generalbot_testkit::Moto::SECRET_KEY.to_owned().into(),
+        }),
+        ca_pem: Some(std::fs::read(&moto.ca).unwrap()),
+    })
+    .unwrap();
     // Propagation above the bot server's 5 s reload interval, as on a real cluster. The
     // operator reaches the bot server's API (for its key-usage report) where the pod
     // will listen.
@@ -252,6 +271,7 @@ async fn e2e_every_key_and_the_ca_rotate_under_traffic_without_a_failed_request(
     let connect_to = format!("*.svc:8080={api}");
     // And the database, as the bot server does (verify-full), to check its TLS.
     let database_at = format!("postgres.databases.svc:5432=127.0.0.1:{}", pg.port);
+    let storage_at = format!("s3.storage.svc:443=127.0.0.1:{}", moto.port);
     let run = start(
         client.clone(),
         8,
@@ -263,6 +283,10 @@ async fn e2e_every_key_and_the_ca_rotate_under_traffic_without_a_failed_request(
             "--audit-check-seconds",
             "2",
             "--database-check-seconds",
+            "2",
+            "--connect-to",
+            &storage_at,
+            "--storage-check-seconds",
             "2",
         ],
     )
@@ -295,7 +319,27 @@ async fn e2e_every_key_and_the_ca_rotate_under_traffic_without_a_failed_request(
         &[("ca.crt", &std::fs::read(&pg.ca).unwrap())],
     )
     .await;
-    secret(&run, "s3-credentials", &["accessKeyId", "secretAccessKey"]).await;
+    secret_with(
+        &run,
+        "s3-credentials",
+        &[
+            (
+                "accessKeyId",
+                generalbot_testkit::Moto::ACCESS_KEY.as_bytes(),
+            ),
+            (
+                "secretAccessKey",
+                generalbot_testkit::Moto::SECRET_KEY.as_bytes(),
+            ),
+        ],
+    )
+    .await;
+    secret_with(
+        &run,
+        "s3-ca",
+        &[("ca.crt", &std::fs::read(&moto.ca).unwrap())],
+    )
+    .await;
     // The example bot, from a ConfigMap: the clients talk to it, so its encrypted
     // conversation state goes through the rotation too.
     let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
@@ -326,6 +370,17 @@ async fn e2e_every_key_and_the_ca_rotate_under_traffic_without_a_failed_request(
     gb.spec.services.postgres.endpoint.tls.ca_secret = Some(SecretRef {
         name: "pg-ca".to_owned(),
     });
+    let storage = gb.spec.services.object_storage.as_mut().unwrap();
+    storage.endpoint.tls.ca_secret = Some(SecretRef {
+        name: "s3-ca".to_owned(),
+    });
+    s3.create_bucket()
+        .bucket(&storage.bucket)
+        .send()
+        .await
+        .unwrap();
+    let bucket = storage.bucket.clone();
+    let storage_host = storage.endpoint.host.clone();
     gb.spec.server.replicas = 1;
     gb.spec.server.settings.rate_limit_per_ip = 1_000_000;
     gb.spec.server.settings.rate_limit_per_user = 1_000_000;
@@ -339,10 +394,13 @@ async fn e2e_every_key_and_the_ca_rotate_under_traffic_without_a_failed_request(
     let before = with_rings_and_certificates(&bots, "support-bot").await;
 
     // The pod, as the kubelet would run it, with the database on loopback.
-    let hosts = BTreeMap::from([(
-        gb.spec.services.postgres.endpoint.host.clone(),
-        SocketAddr::from(([127, 0, 0, 1], pg.port)),
-    )]);
+    let hosts = BTreeMap::from([
+        (
+            gb.spec.services.postgres.endpoint.host.clone(),
+            SocketAddr::from(([127, 0, 0, 1], pg.port)),
+        ),
+        (storage_host, SocketAddr::from(([127, 0, 0, 1], moto.port))),
+    ]);
     let mut pod = LocalPod::new_at(&client, &deployment, bot_server_bin(), &hosts, api).await;
     let syncing = pod.volumes.keep_syncing(Duration::from_millis(500));
     // The migration init container, as the owner role; the server runs as a role that
@@ -387,6 +445,61 @@ async fn e2e_every_key_and_the_ca_rotate_under_traffic_without_a_failed_request(
     );
     note(&format!(
         "e2e rotation: DatabaseTLS=True {tls_reason}: {tls_message}"
+    ));
+
+    // The bucket: its settings applied and read back by the operator.
+    let (_, storage_reason, storage_message) = eventually("StorageEncryption=True", || {
+        let bots = bots.clone();
+        async move {
+            let gb = bots.get("support-bot").await.ok()?;
+            condition(&gb, "StorageEncryption").filter(|c| c.0 == "True")
+        }
+    })
+    .await;
+    assert!(
+        storage_message.contains(
+            "SSE-S3 (AES256), versioning on, tmp/ expires after 30 d, public access blocked"
+        ),
+        "{storage_reason}: {storage_message}"
+    );
+    note(&format!(
+        "e2e rotation: StorageEncryption=True {storage_reason}: {storage_message}"
+    ));
+    // A backup, as the CronJob's pod takes it (same image, settings and mounts as the
+    // server's), under the data key that is active now.
+    let data_before = key_ids(&before)["data"].clone();
+    let out = pod.run(&["backup"]);
+    assert!(
+        out.status.success(),
+        "bot-server backup: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let taken: serde_json::Value =
+        serde_json::from_str(stdout.lines().last().unwrap_or_default()).unwrap();
+    let backup_key = taken["key"].as_str().unwrap().to_owned();
+    assert!(
+        backup_key.ends_with(&format!("-{data_before}.gbbak")),
+        "{backup_key}"
+    );
+    let last = eventually(
+        "BackupsReady=True with the backup in status.lastBackup",
+        || {
+            let (bots, backup_key) = (bots.clone(), backup_key.clone());
+            async move {
+                let gb = bots.get("support-bot").await.ok()?;
+                let ready = condition(&gb, "BackupsReady")
+                    .is_some_and(|c| c.0 == "True" && c.1 == "Current");
+                let last = gb.status?.last_backup?;
+                (ready && last.object == backup_key).then_some(last)
+            }
+        },
+    )
+    .await;
+    note(&format!(
+        "e2e rotation: backup {} ({} bytes, key {}); BackupsReady=True Current",
+        last.object, last.size_bytes, last.key_id
     ));
 
     let trust = Arc::new(RwLock::new(Vec::new()));
@@ -494,9 +607,9 @@ async fn e2e_every_key_and_the_ca_rotate_under_traffic_without_a_failed_request(
         "no record under the new field key {field_now}: {report}"
     );
 
-    // With the report, the operator retires the old data key (nothing under it) and,
-    // once the bot server's background pass has moved every record to the new key, the
-    // old field key: each ring is back to one key, the one activated by the rotation.
+    // With the report, the operator retires the old field key once the bot server's
+    // background pass has moved every record to the new key; the old data key stays,
+    // because the backup taken before the rotation is sealed with it.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(240);
     let retired = loop {
         let gb = bots.get("support-bot").await.unwrap();
@@ -506,12 +619,12 @@ async fn e2e_every_key_and_the_ca_rotate_under_traffic_without_a_failed_request(
             .flat_map(|s| &s.key_rings)
             .map(|r| (r.name.clone(), r.keys))
             .collect();
-        if rings.get("data") == Some(&1) && rings.get("field") == Some(&1) {
+        if rings.get("data") == Some(&2) && rings.get("field") == Some(&1) {
             break rings;
         }
         assert!(
             tokio::time::Instant::now() < deadline,
-            "the old data and field keys were not retired: {rings:?}"
+            "the old field key was not retired, or the data ring lost a key: {rings:?}"
         );
         tokio::time::sleep(Duration::from_secs(2)).await;
     };
@@ -521,6 +634,37 @@ async fn e2e_every_key_and_the_ca_rotate_under_traffic_without_a_failed_request(
     );
     note(&format!(
         "e2e rotation: old keys retired once the bot server reported none under them: keys per ring {retired:?}"
+    ));
+    // The data key the backup needs is still there; once the backup is gone (past its
+    // retention, here deleted by hand), the operator retires it too.
+    let gb = bots.get("support-bot").await.unwrap();
+    let (_, _, keys_message) = condition(&gb, "KeysReady").unwrap_or_default();
+    assert_ne!(key_ids(&gb)["data"], data_before);
+    s3.delete_object()
+        .bucket(&bucket)
+        .key(&backup_key)
+        .send()
+        .await
+        .unwrap();
+    let data_retired = eventually(
+        "the old data key to be retired once no backup needs it",
+        || {
+            let bots = bots.clone();
+            async move {
+                let gb = bots.get("support-bot").await.ok()?;
+                let rings: BTreeMap<String, u32> = gb
+                    .status
+                    .iter()
+                    .flat_map(|s| &s.key_rings)
+                    .map(|r| (r.name.clone(), r.keys))
+                    .collect();
+                (rings.get("data") == Some(&1)).then_some(rings)
+            }
+        },
+    )
+    .await;
+    note(&format!(
+        "e2e rotation: the old data key was kept while the backup needed it ({keys_message}); retired once it was gone: {data_retired:?}"
     ));
 
     // The HMAC ring is judged from the report too: once the email indexes are moved, the

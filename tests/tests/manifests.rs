@@ -98,6 +98,9 @@ fn render_is_deterministic_and_hides_secret_values() {
             "PodDisruptionBudget",
             "NetworkPolicy",
             "NetworkPolicy",
+            "NetworkPolicy",
+            // Backups: the CronJob and its pods' own policy.
+            "CronJob",
             "NetworkPolicy"
         ]
     );

@@ -13,7 +13,9 @@ mod service;
 mod service_account;
 mod services;
 
-pub use backup::{BACKUP_APP_NAME, backup, backup_labels, backup_name, backups_on};
+pub use backup::{
+    BACKUP_APP_NAME, BACKUP_COMPONENT, backup, backup_labels, backup_name, backups_on,
+};
 pub use deployment::deployment;
 pub use keys::{GeneratedSecret, key_secret, key_secret_name};
 pub use meta::{

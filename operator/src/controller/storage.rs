@@ -6,15 +6,17 @@
 //! check are Events when they first appear. Between checks the status keeps what the
 //! last check said.
 
+use generalbot_crds::contract::labels;
 use generalbot_crds::v1alpha1::TlsMode;
 use generalbot_crds::{GeneralBot, GeneralBotStatus};
 use generalbot_storage::bucket;
 use generalbot_storage::layout::{self, BackupObject};
 use jiff::Timestamp;
+use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::ResourceExt;
-use kube::api::Api;
+use kube::api::{Api, ListParams};
 use kube::runtime::events::EventType;
 
 use super::Context;
@@ -72,10 +74,13 @@ pub async fn check(
         .await;
     }
     announce(ctx, gb, storage_settings::CONDITION, &storage).await;
-    let backups = crate::builders::BuildContext::new(gb)
-        .ok()
-        .filter(crate::builders::backups_on)
-        .map(|_| backups(gb, listed, now));
+    let backups = match crate::builders::BuildContext::new(gb) {
+        Ok(b) if crate::builders::backups_on(&b) => {
+            let failed = failed_job(ctx, namespace, &gb.name_any()).await;
+            Some(backups(gb, listed, failed, now))
+        }
+        _ => None,
+    };
     if let Some((j, _)) = &backups {
         announce(ctx, gb, crate::backups::CONDITION, j).await;
     }
@@ -97,9 +102,52 @@ async fn announce(ctx: &Context, gb: &GeneralBot, type_: &str, j: &Judgement) {
     }
 }
 
+/// The newest backup Job of `bot`, when it failed.
+async fn failed_job(
+    ctx: &Context,
+    namespace: &str,
+    bot: &str,
+) -> Option<crate::backups::FailedJob> {
+    let jobs: Api<Job> = Api::namespaced(ctx.client.clone(), namespace);
+    let selector = format!(
+        "{}={bot},{}={}",
+        labels::INSTANCE,
+        labels::COMPONENT,
+        crate::builders::BACKUP_COMPONENT
+    );
+    let list = jobs
+        .list(&ListParams::default().labels(&selector))
+        .await
+        .ok()?;
+    let newest = list
+        .items
+        .into_iter()
+        .max_by_key(|j| j.metadata.creation_timestamp.as_ref().map(|t| t.0))?;
+    let status = newest.status.as_ref()?;
+    let failed = status
+        .conditions
+        .iter()
+        .flatten()
+        .find(|c| c.type_ == "Failed" && c.status == "True")?;
+    Some(crate::backups::FailedJob {
+        name: newest.name_any(),
+        started: status
+            .start_time
+            .as_ref()
+            .or(newest.metadata.creation_timestamp.as_ref())
+            .map(|t| t.0)?,
+        why: format!(
+            "{}: {}",
+            failed.reason.as_deref().unwrap_or("Failed"),
+            failed.message.as_deref().unwrap_or("no message")
+        ),
+    })
+}
+
 fn backups(
     gb: &GeneralBot,
     listed: Result<Vec<BackupObject>, String>,
+    failed: Option<crate::backups::FailedJob>,
     now: Timestamp,
 ) -> (Judgement, Option<generalbot_crds::v1alpha1::BackupStatus>) {
     let all = match listed {
@@ -122,6 +170,7 @@ fn backups(
         &crate::backups::Seen {
             newest: newest.map(|b| b.at),
             since,
+            failed,
         },
         now,
     );

@@ -188,7 +188,7 @@ pub fn decide(ring: &Ring, phase: &Phase, inputs: &Inputs<'_>) -> Step {
                 (RetireWhen::NoRecordsLeft, Usage::Records(0)) => Step::Retire { old: old.clone() },
                 (RetireWhen::NoRecordsLeft, Usage::Records(n)) => Step::Blocked {
                     reason: format!(
-                        "{n} stored records still need key {old}; the bot server moves them to the active key (refresh tokens leave as they are used or expire)"
+                        "{n} stored records still need key {old}; the bot server moves encrypted fields and indexes to the active key, and refresh tokens, attachments and backups leave as they are used or expire"
                     ),
                     until: later(now, BLOCKED_RETRY),
                 },

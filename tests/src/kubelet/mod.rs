@@ -136,6 +136,16 @@ async fn environment(
             env.insert(port_var, addr.port().to_string());
         }
     }
+    // Object storage is a URL: its host and port, mapped the same way.
+    let storage = "STORAGE_ENDPOINT";
+    if let Some(url) = env.get(storage).cloned()
+        && let Some((scheme, rest)) = url.split_once("://")
+    {
+        let host = rest.rsplit_once(':').map_or(rest, |(h, _)| h);
+        if let Some(addr) = hosts.get(host) {
+            env.insert(storage.to_owned(), format!("{scheme}://{addr}"));
+        }
+    }
     env
 }
 
