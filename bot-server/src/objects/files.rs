@@ -60,12 +60,17 @@ pub fn valid_key(key: &str) -> bool {
         })
 }
 
+fn checked(key: &str) -> Result<&str, FilesError> {
+    if valid_key(key) {
+        Ok(key)
+    } else {
+        Err(FilesError::BadKey(key.to_owned()))
+    }
+}
+
 impl Files {
     fn path(dir: &Path, key: &str) -> Result<PathBuf, FilesError> {
-        if !valid_key(key) {
-            return Err(FilesError::BadKey(key.to_owned()));
-        }
-        Ok(dir.join(key))
+        Ok(dir.join(checked(key)?))
     }
 
     fn local(dir: &Path) -> impl Fn(std::io::Error) -> FilesError + '_ {
@@ -80,15 +85,13 @@ impl Files {
         match self {
             Self::Local(dir) => {
                 let path = Self::path(dir, key)?;
-                let dir = dir.clone();
-                tokio::task::spawn_blocking(move || write_private(&dir, &path, &sealed))
+                let root = dir.clone();
+                tokio::task::spawn_blocking(move || write_private(&root, &path, &sealed))
                     .await
-                    .map_err(|e| Self::local(&PathBuf::new())(std::io::Error::other(e)))?
+                    .map_err(|e| Self::local(dir)(std::io::Error::other(e)))?
             }
             Self::Bucket { client, bucket } => {
-                if !valid_key(key) {
-                    return Err(FilesError::BadKey(key.to_owned()));
-                }
+                let key = checked(key)?;
                 client
                     .put_object()
                     .bucket(bucket)
@@ -114,9 +117,7 @@ impl Files {
                 }
             }
             Self::Bucket { client, bucket } => {
-                if !valid_key(key) {
-                    return Err(FilesError::BadKey(key.to_owned()));
-                }
+                let key = checked(key)?;
                 match client.get_object().bucket(bucket).key(key).send().await {
                     Ok(out) => {
                         let body = out.body.collect().await.map_err(|e| StorageError::Call {
@@ -138,16 +139,13 @@ impl Files {
         match self {
             Self::Local(dir) => {
                 let path = Self::path(dir, key)?;
-                let d = dir.clone();
                 tokio::task::spawn_blocking(move || shred(&path))
                     .await
-                    .map_err(|e| Self::local(&d)(std::io::Error::other(e)))?
+                    .map_err(|e| Self::local(dir)(std::io::Error::other(e)))?
                     .map_err(Self::local(dir))
             }
             Self::Bucket { client, bucket } => {
-                if !valid_key(key) {
-                    return Err(FilesError::BadKey(key.to_owned()));
-                }
+                let key = checked(key)?;
                 client
                     .delete_object()
                     .bucket(bucket)

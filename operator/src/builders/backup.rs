@@ -38,13 +38,13 @@ pub fn backup_labels(name: &str) -> BTreeMap<String, String> {
 }
 
 /// Whether this bot takes backups: asked for, and somewhere to put them.
-pub fn backups_on(ctx: &BuildContext<'_>) -> bool {
-    ctx.gb.spec.backup.enabled && ctx.gb.spec.services.object_storage.is_some()
+pub fn backups_on(spec: &generalbot_crds::v1alpha1::GeneralBotSpec) -> bool {
+    spec.backup.enabled && spec.services.object_storage.is_some()
 }
 
 /// The CronJob and its NetworkPolicy, or `None` when backups are off.
 pub fn backup(ctx: &BuildContext<'_>) -> Option<(CronJob, NetworkPolicy)> {
-    if !backups_on(ctx) {
+    if !backups_on(&ctx.gb.spec) {
         return None;
     }
     let name = backup_name(ctx.name);

@@ -13,7 +13,7 @@ use k8s_openapi::api::apps::v1::{
 use k8s_openapi::api::core::v1::{
     Capabilities, Container, ContainerPort, EnvVar, HTTPGetAction, PodSecurityContext, PodSpec,
     PodTemplateSpec, Probe, ResourceRequirements, SeccompProfile, SecurityContext,
-    TopologySpreadConstraint, VolumeMount,
+    TopologySpreadConstraint, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
@@ -61,17 +61,9 @@ pub fn deployment(ctx: &BuildContext<'_>) -> Deployment {
                     ..ObjectMeta::default()
                 }),
                 spec: Some(PodSpec {
-                    service_account_name: Some(ctx.name.to_owned()),
-                    automount_service_account_token: Some(false),
-                    enable_service_links: Some(false),
-                    host_users: spec.server.user_namespaces.then_some(false),
-                    security_context: Some(pod_security_context()),
-                    termination_grace_period_seconds: Some(30),
                     topology_spread_constraints: Some(spread(&selector)),
                     init_containers: migrate_container(ctx, &services, &mounts).map(|c| vec![c]),
-                    containers: vec![container(ctx, &services, mounts)],
-                    volumes: Some(volumes),
-                    ..PodSpec::default()
+                    ..pod_spec(ctx, container(ctx, &services, mounts), volumes)
                 }),
             },
             ..DeploymentSpec::default()
@@ -86,8 +78,7 @@ pub(super) fn backup_pod(
     ctx: &BuildContext<'_>,
     labels: BTreeMap<String, String>,
 ) -> PodTemplateSpec {
-    let spec = &ctx.gb.spec;
-    let services = declared_services(spec);
+    let services = declared_services(&ctx.gb.spec);
     let (volumes, mounts) = volumes(ctx, &services);
     let mut c = container(ctx, &services, mounts);
     c.name = "backup".to_owned();
@@ -102,17 +93,25 @@ pub(super) fn backup_pod(
             ..ObjectMeta::default()
         }),
         spec: Some(PodSpec {
-            service_account_name: Some(ctx.name.to_owned()),
-            automount_service_account_token: Some(false),
-            enable_service_links: Some(false),
-            host_users: spec.server.user_namespaces.then_some(false),
-            security_context: Some(pod_security_context()),
             restart_policy: Some("Never".to_owned()),
-            termination_grace_period_seconds: Some(30),
-            containers: vec![c],
-            volumes: Some(volumes),
-            ..PodSpec::default()
+            ..pod_spec(ctx, c, volumes)
         }),
+    }
+}
+
+/// What every bot server pod has: its identity with no API token, no service links,
+/// user namespaces when asked, the hardened security context, one container.
+fn pod_spec(ctx: &BuildContext<'_>, container: Container, volumes: Vec<Volume>) -> PodSpec {
+    PodSpec {
+        service_account_name: Some(ctx.name.to_owned()),
+        automount_service_account_token: Some(false),
+        enable_service_links: Some(false),
+        host_users: ctx.gb.spec.server.user_namespaces.then_some(false),
+        security_context: Some(pod_security_context()),
+        termination_grace_period_seconds: Some(30),
+        containers: vec![container],
+        volumes: Some(volumes),
+        ..PodSpec::default()
     }
 }
 

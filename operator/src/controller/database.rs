@@ -15,6 +15,7 @@ use kube::api::Api;
 use kube::runtime::events::EventType;
 
 use super::Context;
+use super::keys::{secret_value, service_ca};
 use crate::database_probe::{Target, probe_target};
 use crate::database_tls::{self, CONDITION, Judgement, Probe};
 
@@ -56,10 +57,6 @@ pub async fn check(
     (Some(judgement), Some(next))
 }
 
-fn key(secret: &Secret, name: &str) -> Option<Vec<u8>> {
-    secret.data.as_ref()?.get(name).map(|b| b.0.clone())
-}
-
 async fn probe(ctx: &Context, gb: &GeneralBot, namespace: &str, port: u16) -> Probe {
     let pg = &gb.spec.services.postgres;
     let e = &pg.endpoint;
@@ -73,23 +70,17 @@ async fn probe(ctx: &Context, gb: &GeneralBot, namespace: &str, port: u16) -> Pr
     let Ok(Some(creds)) = secrets.get_opt(&credentials.name).await else {
         return Probe::Credentials(format!("the Secret {} cannot be read", credentials.name));
     };
-    let (Some(user), Some(password)) = (key(&creds, "username"), key(&creds, "password")) else {
+    let (Some(user), Some(password)) = (
+        secret_value(&creds, "username"),
+        secret_value(&creds, "password"),
+    ) else {
         return Probe::Credentials(format!(
             "the Secret {} needs the keys username and password",
             credentials.name
         ));
     };
     let password = zeroize::Zeroizing::new(password);
-    let ca = match &e.tls.ca_secret {
-        Some(ca) => secrets
-            .get_opt(&ca.name)
-            .await
-            .ok()
-            .flatten()
-            .and_then(|s| key(&s, "ca.crt")),
-        None => Some(super::keys::trust_bundle(&secrets, &gb.name_any()).await),
-    };
-    let Some(ca) = ca.filter(|c| !c.is_empty()) else {
+    let Some(ca) = service_ca(&secrets, &gb.name_any(), &e.tls).await else {
         return Probe::CertificateRejected("no CA certificate to verify the server with".into());
     };
     // Outside the cluster (tests, `--connect-to`), the mapped address is both where to
@@ -108,10 +99,10 @@ async fn probe(ctx: &Context, gb: &GeneralBot, namespace: &str, port: u16) -> Pr
             .flatten();
         let cert = tls
             .as_ref()
-            .and_then(|s| key(s, &tls_files::client_cert("postgres")));
+            .and_then(|s| secret_value(s, &tls_files::client_cert("postgres")));
         let client_key = tls
             .as_ref()
-            .and_then(|s| key(s, &tls_files::client_key("postgres")));
+            .and_then(|s| secret_value(s, &tls_files::client_key("postgres")));
         if let (Some(cert), Some(client_key)) = (cert, client_key) {
             client = Some((cert, zeroize::Zeroizing::new(client_key)));
         }

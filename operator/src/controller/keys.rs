@@ -259,6 +259,30 @@ fn zeroize_data(secret: &mut Secret) {
     }
 }
 
+/// A value of a Secret, by key.
+pub(super) fn secret_value(secret: &Secret, name: &str) -> Option<Vec<u8>> {
+    secret.data.as_ref()?.get(name).map(|b| b.0.clone())
+}
+
+/// The CA to verify a declared service with: the `ca.crt` of its `tls.caSecret`, or the
+/// bot's trust bundle; `None` when there is none (or it is empty).
+pub(super) async fn service_ca(
+    api: &Api<Secret>,
+    bot: &str,
+    tls: &generalbot_crds::v1alpha1::TlsSpec,
+) -> Option<Vec<u8>> {
+    let ca = match &tls.ca_secret {
+        Some(ca) => api
+            .get_opt(&ca.name)
+            .await
+            .ok()
+            .flatten()
+            .and_then(|s| secret_value(&s, "ca.crt")),
+        None => Some(trust_bundle(api, bot).await),
+    };
+    ca.filter(|c| !c.is_empty())
+}
+
 /// The trust bundle the bot's serving certificate chains to (the leaves' Secret's
 /// `ca.crt`), or nothing, which no certificate verifies against.
 pub(super) async fn trust_bundle(api: &Api<Secret>, bot: &str) -> Vec<u8> {

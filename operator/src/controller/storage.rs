@@ -20,6 +20,7 @@ use kube::api::{Api, ListParams};
 use kube::runtime::events::EventType;
 
 use super::Context;
+use super::keys::{secret_value, service_ca};
 use crate::database_tls::Judgement;
 use crate::storage_settings::{self, Checked};
 
@@ -74,12 +75,11 @@ pub async fn check(
         .await;
     }
     announce(ctx, gb, storage_settings::CONDITION, &storage).await;
-    let backups = match crate::builders::BuildContext::new(gb) {
-        Ok(b) if crate::builders::backups_on(&b) => {
-            let failed = failed_job(ctx, namespace, &gb.name_any()).await;
-            Some(backups(gb, listed, failed, now))
-        }
-        _ => None,
+    let backups = if crate::builders::backups_on(&gb.spec) {
+        let failed = failed_job(ctx, namespace, &gb.name_any()).await;
+        Some(backups(gb, listed, failed, now))
+    } else {
+        None
     };
     if let Some((j, _)) = &backups {
         announce(ctx, gb, crate::backups::CONDITION, j).await;
@@ -184,10 +184,6 @@ fn backups(
     (j, last)
 }
 
-fn key(secret: &Secret, name: &str) -> Option<Vec<u8>> {
-    secret.data.as_ref()?.get(name).map(|b| b.0.clone())
-}
-
 /// An S3 client for the bot's bucket, as the bot server builds it; `Err` says what is
 /// missing.
 async fn client(
@@ -209,8 +205,10 @@ async fn client(
                 .ok()
                 .flatten()
                 .ok_or_else(|| format!("the Secret {} cannot be read", r.name))?;
-            let (Some(id), Some(secret)) = (key(&s, "accessKeyId"), key(&s, "secretAccessKey"))
-            else {
+            let (Some(id), Some(secret)) = (
+                secret_value(&s, "accessKeyId"),
+                secret_value(&s, "secretAccessKey"),
+            ) else {
                 return Err(format!(
                     "the Secret {} needs the keys accessKeyId and secretAccessKey",
                     r.name
@@ -230,17 +228,9 @@ async fn client(
     };
     let secure = e.tls.mode == TlsMode::VerifyFull;
     let ca_pem = if secure {
-        let ca = match &e.tls.ca_secret {
-            Some(ca) => secrets
-                .get_opt(&ca.name)
-                .await
-                .ok()
-                .flatten()
-                .and_then(|s| key(&s, "ca.crt")),
-            None => Some(super::keys::trust_bundle(&secrets, &gb.name_any()).await),
-        };
         Some(
-            ca.filter(|c| !c.is_empty())
+            service_ca(&secrets, &gb.name_any(), &e.tls)
+                .await
                 .ok_or("no CA certificate to verify the object storage with")?,
         )
     } else {
