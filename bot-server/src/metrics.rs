@@ -15,6 +15,9 @@ pub struct Metrics {
     pub lockouts: Counter,
     /// Requests answered 429.
     pub rate_limited: Counter,
+    /// Administrator operations refused to a signed-in non-administrator
+    /// (privilege-escalation attempts).
+    pub authorization_failures: Counter,
     /// Refresh-token reuses detected (families revoked).
     pub refresh_reuse: Counter,
     /// API request latency in seconds.
@@ -44,6 +47,7 @@ impl Default for Metrics {
         let lockouts = Counter::default();
         let rate_limited = Counter::default();
         let refresh_reuse = Counter::default();
+        let authorization_failures = Counter::default();
         let request_seconds = Histogram::new(exponential_buckets(0.001, 2.0, 16));
         let undecryptable = Counter::default();
         let audit_failures = Counter::default();
@@ -100,6 +104,11 @@ impl Default for Metrics {
         );
         registry.register("lockouts", "Accounts or IPs locked out", lockouts.clone());
         registry.register(
+            "authorization_failures",
+            "Administrator operations refused to a signed-in non-administrator (privilege-escalation attempts)",
+            authorization_failures.clone(),
+        );
+        registry.register(
             "rate_limited_requests",
             "Requests answered 429",
             rate_limited.clone(),
@@ -118,6 +127,7 @@ impl Default for Metrics {
             registry,
             failed_logins,
             lockouts,
+            authorization_failures,
             rate_limited,
             refresh_reuse,
             request_seconds,

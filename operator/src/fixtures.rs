@@ -57,6 +57,7 @@ pub fn mk_gb(name: &str) -> GeneralBot {
             enabled: false,
             ..BackupSpec::default()
         },
+        monitoring: MonitoringSpec::default(),
         bots: Vec::new(),
     };
     let mut gb = GeneralBot::new(name, spec);

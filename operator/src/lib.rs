@@ -12,6 +12,9 @@
 //! - [`drift`]: decides whether a live object still matches what we want, so a steady
 //!   state makes no writes.
 //! - [`status`]: pure computation of the status and its conditions.
+//! - [`extras`]: the conditions of the optional children (front door, monitoring).
+//! - [`foreign`]: the Prometheus Operator's and the Gateway API's kinds the operator
+//!   writes (alerts, scraping, the front door), and which of them a cluster serves.
 //! - [`apply`]: the one server-side apply helper and its field manager.
 //! - [`certs`]: the CA and certificate Secrets and the plan for renewing and rotating them.
 //! - [`controller`]: the reconcile shell, error policy and the `run` loop.
@@ -34,6 +37,8 @@ pub mod controller;
 pub mod database_probe;
 pub mod database_tls;
 pub mod drift;
+pub mod extras;
+pub mod foreign;
 pub mod key_usage;
 pub mod keyrings;
 pub mod leader;

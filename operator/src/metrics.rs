@@ -42,6 +42,17 @@ pub struct ItemLabels {
     pub item: String,
 }
 
+/// Labels of the condition gauge.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ConditionLabels {
+    /// Namespace of the GeneralBot.
+    pub namespace: String,
+    /// Name of the GeneralBot.
+    pub name: String,
+    /// The condition type.
+    pub condition: String,
+}
+
 /// A gauge holding seconds.
 pub type Seconds = Gauge<f64, std::sync::atomic::AtomicU64>;
 
@@ -62,6 +73,10 @@ pub struct Metrics {
     pub key_age: Family<ItemLabels, Seconds>,
     /// Seconds until each certificate expires.
     pub cert_expiry: Family<ItemLabels, Seconds>,
+    /// 1 while a ring's rotation is blocked, 0 otherwise.
+    pub rotation_blocked: Family<ItemLabels, Gauge>,
+    /// 1 while a condition is True, 0 while it is False.
+    pub conditions: Family<ConditionLabels, Gauge>,
 }
 
 impl Default for Metrics {
@@ -74,6 +89,8 @@ impl Default for Metrics {
             leader: Gauge::default(),
             key_age: Family::default(),
             cert_expiry: Family::default(),
+            rotation_blocked: Family::default(),
+            conditions: Family::default(),
         }
     }
 }
@@ -103,6 +120,66 @@ impl Metrics {
             "1 while this replica holds the leader lease",
             self.leader.clone(),
         );
+        r.register(
+            "key_age_seconds",
+            "Age of each key ring's active key, by GeneralBot (namespace, name) and ring (item)",
+            self.key_age.clone(),
+        );
+        r.register(
+            "certificate_expiry_seconds",
+            "Seconds until each certificate expires, by GeneralBot and certificate (item)",
+            self.cert_expiry.clone(),
+        );
+        r.register(
+            "rotation_blocked",
+            "1 while a key ring's rotation cannot go on (KeysReady says why), by GeneralBot and ring (item)",
+            self.rotation_blocked.clone(),
+        );
+        r.register(
+            "condition",
+            "1 while a GeneralBot's condition is True, 0 while it is False",
+            self.conditions.clone(),
+        );
+    }
+
+    /// Sets the blocked-rotation gauges of a GeneralBot's rings.
+    pub fn record_blocked(
+        &self,
+        gb: &generalbot_crds::GeneralBot,
+        keys: &crate::status::KeysObserved,
+    ) {
+        use kube::ResourceExt;
+        for ring in &keys.rings {
+            let blocked = keys.blocked.iter().any(|(name, _)| name == &ring.name);
+            self.rotation_blocked
+                .get_or_create(&ItemLabels {
+                    namespace: gb.namespace().unwrap_or_default(),
+                    name: gb.name_any(),
+                    item: ring.name.clone(),
+                })
+                .set(i64::from(blocked));
+        }
+    }
+
+    /// Sets the condition gauges from a GeneralBot's status.
+    pub fn record_conditions(
+        &self,
+        gb: &generalbot_crds::GeneralBot,
+        status: &generalbot_crds::GeneralBotStatus,
+    ) {
+        use kube::ResourceExt;
+        for c in &status.conditions {
+            if c.status == "Unknown" {
+                continue;
+            }
+            self.conditions
+                .get_or_create(&ConditionLabels {
+                    namespace: gb.namespace().unwrap_or_default(),
+                    name: gb.name_any(),
+                    condition: c.type_.clone(),
+                })
+                .set(i64::from(c.status == "True"));
+        }
     }
 
     /// Sets the key-age gauges of a GeneralBot's rings.

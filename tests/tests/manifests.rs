@@ -101,7 +101,11 @@ fn render_is_deterministic_and_hides_secret_values() {
             "NetworkPolicy",
             // Backups: the CronJob and its pods' own policy.
             "CronJob",
-            "NetworkPolicy"
+            "NetworkPolicy",
+            // The front door, then the scrape and the alerts.
+            "Ingress",
+            "ServiceMonitor",
+            "PrometheusRule"
         ]
     );
 }

@@ -56,6 +56,7 @@ impl FromRequestParts<Arc<AppState>> for AdminUser {
     ) -> Result<Self, Self::Rejection> {
         let AuthUser(p) = AuthUser::from_request_parts(parts, state).await?;
         if p.role != Role::Admin {
+            state.metrics.authorization_failures.inc();
             state
                 .auth
                 .audit

@@ -8,7 +8,7 @@ use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{GeneralBotStatus, NetworkSpec, SecretRef, SecuritySpec, ServicesSpec};
+use super::{GeneralBotStatus, MonitoringSpec, NetworkSpec, SecretRef, SecuritySpec, ServicesSpec};
 
 /// The image the operator runs when `spec.server.image` is not set.
 pub const DEFAULT_IMAGE: &str = "ghcr.io/generalbots/bot-server:0.1.0";
@@ -101,6 +101,16 @@ pub fn image_digest(image: &str) -> Option<&str> {
         "fieldPath": ".backup"
     },
     {
+        "rule": "!has(self.network.ingress) || (has(self.network.ingressFrom) && size(self.network.ingressFrom) > 0)",
+        "message": "spec.network.ingress is set, but no pod may reach the bot: add the ingress controller's or gateway's pods to spec.network.ingressFrom",
+        "fieldPath": ".network.ingressFrom"
+    },
+    {
+        "rule": "!has(self.monitoring) || !has(self.monitoring.serviceMonitor) || !self.monitoring.serviceMonitor || (has(self.network.metricsFrom) && size(self.network.metricsFrom) > 0)",
+        "message": "spec.monitoring.serviceMonitor is true, but no pod may scrape the bot: add Prometheus's pods to spec.network.metricsFrom",
+        "fieldPath": ".network.metricsFrom"
+    },
+    {
         "rule": "self.security.keys.jwtRotationDays * 86400 > self.server.settings.accessTokenTtlSeconds",
         "message": "spec.security.keys.jwtRotationDays must outlast an access token: make it longer than spec.server.settings.accessTokenTtlSeconds",
         "fieldPath": ".security.keys.jwtRotationDays"
@@ -125,6 +135,10 @@ pub struct GeneralBotSpec {
     /// Database backups to object storage.
     #[serde(default)]
     pub backup: BackupSpec,
+    /// Alerts (a PrometheusRule from the guide's thresholds) and metrics scraping (a
+    /// ServiceMonitor). Both need the Prometheus Operator's CRDs in the cluster.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub monitoring: MonitoringSpec,
     /// ConfigMaps of bots: each `*.yaml`, `*.yml` or `*.json` key is one bot definition
     /// (slug, welcome, fallback, FAQ, flow), and a `faq_csv` field names a CSV key of the
     /// same ConfigMap. All are mounted read-only in one directory; the bot server checks
@@ -133,6 +147,10 @@ pub struct GeneralBotSpec {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 16))]
     pub bots: Vec<ConfigMapRef>,
+}
+
+fn is_default<T: Default + PartialEq>(value: &T) -> bool {
+    value == &T::default()
 }
 
 /// A ConfigMap in the GeneralBot's namespace.

@@ -48,6 +48,10 @@ pub struct NetworkSpec {
         }])
     )]
     pub extra_egress: Vec<EgressRule>,
+    /// The bot's front door: an Ingress or an HTTPRoute for one public host, with TLS.
+    /// Its controller's pods must be in `ingressFrom`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ingress: Option<super::FrontDoorSpec>,
 }
 
 /// A set of peers in a network policy: pods chosen by labels, or IP blocks. Give

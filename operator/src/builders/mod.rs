@@ -4,8 +4,10 @@
 
 mod backup;
 mod deployment;
+mod front_door;
 mod keys;
 mod meta;
+mod monitoring;
 mod network_policy;
 mod pdb;
 mod pod_volumes;
@@ -17,11 +19,13 @@ pub use backup::{
     BACKUP_APP_NAME, BACKUP_COMPONENT, backup, backup_labels, backup_name, backups_on,
 };
 pub use deployment::deployment;
+pub use front_door::{http_route, ingress, issued_secret_name};
 pub use keys::{GeneratedSecret, key_secret, key_secret_name};
 pub use meta::{
     OWNER_PLACEHOLDER_UID, kept_meta, kept_owner_references, object_meta, owner_reference,
     selector_labels,
 };
+pub use monitoring::{alert_rules, prometheus_rule, series, service_monitor};
 pub use network_policy::network_policies;
 pub use pdb::pod_disruption_budget;
 pub use service::service;
@@ -33,9 +37,10 @@ use generalbot_crds::v1alpha1::NetworkPeer;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::batch::v1::CronJob;
 use k8s_openapi::api::core::v1::{Service, ServiceAccount};
-use k8s_openapi::api::networking::v1::NetworkPolicy;
+use k8s_openapi::api::networking::v1::{Ingress, NetworkPolicy};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 
+use crate::foreign::{HTTPRoute, PrometheusRule, ServiceMonitor};
 use crate::{Error, Result};
 
 /// Every object a GeneralBot owns that the operator keeps in line with the spec on each
@@ -54,6 +59,14 @@ pub struct Desired {
     pub network_policies: Vec<NetworkPolicy>,
     /// The backup CronJob and its own NetworkPolicy, when backups are on.
     pub backup: Option<(CronJob, NetworkPolicy)>,
+    /// The alerts, when `spec.monitoring.alerts` asks for them.
+    pub prometheus_rule: Option<PrometheusRule>,
+    /// The scrape of the metrics port, when `spec.monitoring.serviceMonitor` asks.
+    pub service_monitor: Option<ServiceMonitor>,
+    /// The front door, when `spec.network.ingress` is an Ingress.
+    pub ingress: Option<Ingress>,
+    /// The front door, when `spec.network.ingress` is an HTTPRoute.
+    pub http_route: Option<HTTPRoute>,
 }
 
 /// Builds every object the GeneralBot owns, in the order they are applied.
@@ -74,6 +87,10 @@ pub fn desired_for(gb: &GeneralBot, operator: Option<&NetworkPeer>) -> Result<De
         pod_disruption_budget: pod_disruption_budget(&ctx),
         network_policies: network_policies(&ctx),
         backup: backup(&ctx),
+        prometheus_rule: prometheus_rule(&ctx),
+        service_monitor: service_monitor(&ctx),
+        ingress: ingress(&ctx),
+        http_route: http_route(&ctx),
     })
 }
 

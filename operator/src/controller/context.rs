@@ -12,13 +12,14 @@ use jiff::{SignedDuration, Timestamp};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::batch::v1::CronJob;
 use k8s_openapi::api::core::v1::{Secret, Service, ServiceAccount};
-use k8s_openapi::api::networking::v1::NetworkPolicy;
+use k8s_openapi::api::networking::v1::{Ingress, NetworkPolicy};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Client, Resource};
 
 use super::{DEFAULT_AUDIT_EVERY, record_writes};
+use crate::foreign::{HTTPRoute, PrometheusRule, Served, ServiceMonitor};
 use crate::keyrings::DEFAULT_PROPAGATION;
 use crate::metrics::Metrics;
 use crate::{Error, Result};
@@ -41,6 +42,39 @@ pub struct Stores {
     /// Secrets the operator generated, metadata only: key material is dropped from the
     /// cache as it arrives.
     pub secrets: Store<Secret>,
+    /// Caches of the kinds a spec may not ask for, some of which a cluster may not serve.
+    pub optional: OptionalStores,
+}
+
+/// Caches of the optional children's kinds; `None` where the kind is not watched
+/// (not served by the cluster, or left out by a test).
+#[derive(Clone, Default)]
+pub struct OptionalStores {
+    /// Ingresses.
+    pub ingresses: Option<Store<Ingress>>,
+    /// HTTPRoutes (the Gateway API).
+    pub http_routes: Option<Store<HTTPRoute>>,
+    /// PrometheusRules (the Prometheus Operator).
+    pub prometheus_rules: Option<Store<PrometheusRule>>,
+    /// ServiceMonitors (the Prometheus Operator).
+    pub service_monitors: Option<Store<ServiceMonitor>>,
+}
+
+impl OptionalStores {
+    /// Waits until every cache that exists has its first full list.
+    pub async fn wait_ready(&self) {
+        async fn ready<K: Resource<DynamicType = ()> + Clone + 'static>(s: Option<&Store<K>>) {
+            if let Some(s) = s {
+                let _ = s.wait_until_ready().await;
+            }
+        }
+        futures::join!(
+            ready(self.ingresses.as_ref()),
+            ready(self.http_routes.as_ref()),
+            ready(self.prometheus_rules.as_ref()),
+            ready(self.service_monitors.as_ref()),
+        );
+    }
 }
 
 impl Stores {
@@ -54,6 +88,7 @@ impl Stores {
             self.network_policies.wait_until_ready(),
             self.cron_jobs.wait_until_ready(),
             self.secrets.wait_until_ready(),
+            self.optional.wait_ready(),
         );
     }
 }
@@ -99,6 +134,8 @@ pub struct Context {
     pub storage_every: Duration,
     /// When each bot's bucket was last checked.
     pub storage_checked: Mutex<HashMap<ObjectRef<GeneralBot>, Timestamp>>,
+    /// Which optional kinds the cluster serves.
+    pub served: Served,
 }
 
 impl Context {
@@ -125,6 +162,7 @@ impl Context {
             database_checked: Mutex::new(HashMap::new()),
             storage_every: Duration::ZERO,
             storage_checked: Mutex::new(HashMap::new()),
+            served: Served::default(),
         }
     }
 

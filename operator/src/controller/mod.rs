@@ -9,19 +9,20 @@
 //! and CA Secrets, which are kept unless the keys' deletion policy says `Delete`.
 //!
 //! Layout: [`keys`] handles the key-ring Secret, [`cert_secrets`] the certificate Secrets,
-//! [`audit`] the check of each bot's audit chain, [`run`] the watches, leader election
-//! and the controller loop.
+//! [`audit`] the check of each bot's audit chain, [`optional`] the children a spec may
+//! or may not ask for (backups, front door, monitoring), [`run`] the watches, leader
+//! election and the controller loop.
 
 mod audit;
-mod backup;
 mod cert_secrets;
 mod context;
 mod database;
 mod keys;
+mod optional;
 mod run;
 mod storage;
 
-pub use context::{Clock, Context, Stores, cpu_slots};
+pub use context::{Clock, Context, OptionalStores, Stores, cpu_slots};
 pub use keys::ACCEPT_KEY_LOSS;
 pub use run::{RunConfig, RunError, run};
 
@@ -217,14 +218,14 @@ async fn apply(gb: &GeneralBot, ctx: &Context) -> Result<Action> {
     for policy in &desired.network_policies {
         outcomes.push(apply_one(client, &namespace, &s.network_policies, policy).await?);
     }
-    let (backup_writes, backup_deletes) = backup::reconcile(ctx, gb, &namespace, &desired).await?;
-    outcomes.extend(backup_writes);
+    let optional = optional::reconcile(ctx, gb, &namespace, &desired).await?;
+    outcomes.extend(optional.applied);
     record_writes(
         ctx,
         "deletion",
-        u32::try_from(backup_deletes.len()).unwrap_or(u32::MAX),
+        u32::try_from(optional.deleted.len()).unwrap_or(u32::MAX),
     );
-    written.extend(backup_deletes);
+    written.extend(optional.deleted);
     for (kind, name, outcome) in outcomes {
         let verb = match outcome {
             Outcome::Unchanged => continue,
@@ -267,10 +268,13 @@ async fn apply(gb: &GeneralBot, ctx: &Context) -> Result<Action> {
     if let Some(found) = stored {
         storage::apply(&mut status, found, gb.metadata.generation, &now);
     }
+    optional::apply_conditions(&mut status, gb, ctx.served, &now);
     if let Some(k) = &keys.observed {
         ctx.metrics.record_key_ages(gb, &k.rings, now.0);
+        ctx.metrics.record_blocked(gb, k);
     }
     ctx.metrics.record_cert_expiry(gb, &certs.status, now.0);
+    ctx.metrics.record_conditions(gb, &status);
     publish_ready_change(ctx, gb, &status).await;
     patch_status(ctx, gb, status).await?;
     let next = [

@@ -13,7 +13,7 @@ use jiff::SignedDuration;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::batch::v1::CronJob;
 use k8s_openapi::api::core::v1::{Secret, Service, ServiceAccount};
-use k8s_openapi::api::networking::v1::NetworkPolicy;
+use k8s_openapi::api::networking::v1::{Ingress, NetworkPolicy};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::runtime::controller::Controller;
 use kube::runtime::reflector::{self, ObjectRef, Store};
@@ -22,7 +22,8 @@ use kube::{Api, Client, Resource, ResourceExt};
 use prometheus_client::registry::Registry;
 use serde::de::DeserializeOwned;
 
-use super::{Context, Stores, error_policy, reconcile};
+use super::{Context, OptionalStores, Stores, error_policy, reconcile};
+use crate::foreign::{HTTPRoute, PrometheusRule, Served, ServiceMonitor};
 use crate::leader::{Elector, LeaderError, LeaseConfig};
 use crate::metrics::{Metrics, ServerState};
 
@@ -191,6 +192,32 @@ pub async fn run(cfg: RunConfig) -> Result<(), RunError> {
     let (network_policies, np_stream) = owned::<NetworkPolicy>(&client, ns, keep);
     let (cron_jobs, cron_stream) = owned::<CronJob>(&client, ns, keep);
     let (secrets, secret_stream) = owned::<Secret>(&client, ns, drop_secret_data);
+    // The optional kinds: Ingress always, the others where their CRDs are installed.
+    let served = Served::discover(&client).await;
+    tracing::info!(
+        prometheus_operator = served.monitoring,
+        gateway_api = served.gateway,
+        "optional kinds this cluster serves"
+    );
+    let (ingresses, ingress_stream) = owned::<Ingress>(&client, ns, keep);
+    let routes = served
+        .gateway
+        .then(|| owned::<HTTPRoute>(&client, ns, keep));
+    let rules = served
+        .monitoring
+        .then(|| owned::<PrometheusRule>(&client, ns, keep));
+    let monitors = served
+        .monitoring
+        .then(|| owned::<ServiceMonitor>(&client, ns, keep));
+    let (http_routes, route_stream) = routes.unzip();
+    let (prometheus_rules, rule_stream) = rules.unzip();
+    let (service_monitors, monitor_stream) = monitors.unzip();
+    let optional = OptionalStores {
+        ingresses: Some(ingresses),
+        http_routes,
+        prometheus_rules,
+        service_monitors,
+    };
     let stores = Stores {
         service_accounts,
         deployments,
@@ -199,6 +226,7 @@ pub async fn run(cfg: RunConfig) -> Result<(), RunError> {
         network_policies,
         cron_jobs,
         secrets,
+        optional,
     };
     let mut ctx = Context::new(client.clone(), stores, metrics.clone(), &cfg.lease.identity);
     ctx.propagation = cfg.propagation;
@@ -207,6 +235,7 @@ pub async fn run(cfg: RunConfig) -> Result<(), RunError> {
     ctx.database_every = cfg.database_every;
     ctx.storage_every = cfg.storage_every;
     ctx.operator_peer = cfg.operator_peer.clone();
+    ctx.served = served;
     let ctx = Arc::new(ctx);
     // The GeneralBots' own cache, without managed fields (a large share of each object).
     let (bots, bot_writer) = reflector::store();
@@ -218,7 +247,7 @@ pub async fn run(cfg: RunConfig) -> Result<(), RunError> {
     .modify(|gb: &mut GeneralBot| gb.managed_fields_mut().clear())
     .reflect(bot_writer)
     .applied_objects();
-    let controller = Controller::for_stream(bot_stream, bots)
+    let mut controller = Controller::for_stream(bot_stream, bots)
         // A bounded number of reconciles at once: a burst of new GeneralBots must not flood
         // the API server (unbounded, 1,000 at once got 504s back from it).
         .with_config(kube::runtime::controller::Config::default().concurrency(cfg.concurrency))
@@ -228,13 +257,24 @@ pub async fn run(cfg: RunConfig) -> Result<(), RunError> {
         .owns_stream(pdb_stream)
         .owns_stream(np_stream)
         .owns_stream(cron_stream)
+        .owns_stream(ingress_stream)
         // Key and CA Secrets may carry no owner reference (the keys' deletion policy
         // `Retain`): map every generated Secret to its GeneralBot by the instance label.
         .watches_stream(secret_stream, |s: Secret| {
             let namespace = s.namespace()?;
             let name = s.labels().get(labels::INSTANCE)?.clone();
             Some(ObjectRef::<GeneralBot>::new(&name).within(&namespace))
-        })
+        });
+    if let Some(stream) = route_stream {
+        controller = controller.owns_stream(stream);
+    }
+    if let Some(stream) = rule_stream {
+        controller = controller.owns_stream(stream);
+    }
+    if let Some(stream) = monitor_stream {
+        controller = controller.owns_stream(stream);
+    }
+    let controller = controller
         .shutdown_on_signal()
         .run(reconcile, error_policy, ctx)
         .for_each(|result| async move {

@@ -100,6 +100,7 @@ fn settled_stores(gb: &GeneralBot) -> Stores {
                 .collect(),
         ),
         secrets: store_of(cached_secrets),
+        optional: OptionalStores::default(),
     }
 }
 
@@ -214,6 +215,7 @@ fn empty_stores() -> Stores {
         network_policies: store_of(vec![]),
         cron_jobs: store_of(vec![]),
         secrets: store_of(vec![]),
+        optional: OptionalStores::default(),
     }
 }
 
