@@ -49,7 +49,11 @@ pub struct NetworkSpec {
     )]
     pub extra_egress: Vec<EgressRule>,
     /// The bot's front door: an Ingress or an HTTPRoute for one public host, with TLS.
-    /// Its controller's pods must be in `ingressFrom`.
+    /// Its controller's pods must be in `ingressFrom` (and in
+    /// `server.settings.trustedProxies`, so rate limits see the client's address). The
+    /// security headers (HSTS, CSP, X-Frame-Options, X-Content-Type-Options,
+    /// Referrer-Policy) and the rate limits are set and enforced by the bot server itself
+    /// on every response: the front door needs no annotation for them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ingress: Option<super::FrontDoorSpec>,
 }
