@@ -86,6 +86,8 @@ impl Provider {
             "carol": {"email": "carol@example.com", "groups": ["bot-operators"], "amr": ["mfa"]},
             "mallory": {"email": "local-admin@example.com", "groups": [], "amr": ["otp"]},
             "eve": {"email": "eve@example.com", "groups": ["bot-admins"], "amr": ["otp"], "forgeNonce": true},
+            // A password by its `amr`, and a context the bot server is told means MFA.
+            "dave": {"email": "dave@example.com", "groups": ["everyone"], "amr": ["pwd"], "acr": "phrh"},
         });
         let log = std::fs::File::create(self.dir.join("provider.log")).unwrap();
         let child = Command::new(node)
@@ -353,6 +355,7 @@ async fn sign_in_through_a_real_openid_provider() {
             (env::OIDC_OPERATOR_GROUPS, "bot-operators".to_owned()),
             (env::OIDC_AUDIENCE, "generalbot-api".to_owned()),
             (env::REQUIRE_MFA, require_mfa.to_string()),
+            (env::OIDC_MFA_ACR_VALUES, "phrh".to_owned()),
             (env::RATE_LIMIT_PER_IP, "100000".to_owned()),
         ]
     };
@@ -570,6 +573,11 @@ async fn sign_in_through_a_real_openid_provider() {
         sign_in(strict.api, &https, &issuer, "carol").await.status,
         200,
         "mfa"
+    );
+    assert_eq!(
+        sign_in(strict.api, &https, &issuer, "dave").await.status,
+        200,
+        "an acr that OIDC_MFA_ACR_VALUES names"
     );
 
     // Every sign-in, link and refusal is audited (a token that fails its checks proves

@@ -367,6 +367,10 @@ pub mod env {
     /// The audience a directory access token must carry to be accepted on the API (the
     /// client id when unset).
     pub const OIDC_AUDIENCE: &str = "OIDC_AUDIENCE";
+    /// `acr` values (comma-separated) that mean the directory asked for a second factor;
+    /// they are asked for at sign-in (`acr_values`) and count for `BOTSERVER_REQUIRE_MFA`
+    /// beside the `amr` methods.
+    pub const OIDC_MFA_ACR_VALUES: &str = "OIDC_MFA_ACR_VALUES";
     /// Who may sign in with a local password: `all`, `admins` (break-glass
     /// administrators, the default with a directory) or `off`.
     pub const PASSWORD_LOGIN: &str = "BOTSERVER_PASSWORD_LOGIN";
@@ -383,7 +387,7 @@ pub mod env {
 
     /// Every variable above: the contract test checks each is either produced by the
     /// operator and consumed by the bot server, or named as one of the bot server's own.
-    pub const ALL: [&str; 73] = [
+    pub const ALL: [&str; 74] = [
         MODE,
         JWT_SECRET,
         ENCRYPTION_KEY,
@@ -451,6 +455,7 @@ pub mod env {
         OIDC_ADMIN_GROUPS,
         OIDC_OPERATOR_GROUPS,
         OIDC_AUDIENCE,
+        OIDC_MFA_ACR_VALUES,
         PASSWORD_LOGIN,
         SMTP_ADDR,
         SMTP_USER_FILE,

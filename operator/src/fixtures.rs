@@ -86,6 +86,7 @@ pub fn mk_full_gb(name: &str) -> GeneralBot {
         admin_groups: vec!["bot-admins".to_owned()],
         operator_groups: vec![],
         api_audience: None,
+        mfa_acr_values: vec!["phrh".to_owned()],
         password_login: generalbot_crds::v1alpha1::PasswordLogin::AdminsOnly,
     });
     s.mail = Some(generalbot_crds::v1alpha1::MailSpec {

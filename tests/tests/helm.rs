@@ -202,7 +202,10 @@ fn the_chart_monitors_the_operator_when_asked() {
         .split("\n---")
         .find(|d| d.contains("generalbot.json"))
         .expect("the dashboard ConfigMap");
-    assert!(dashboard.contains("grafana_dashboard: \"1\""), "{dashboard}");
+    assert!(
+        dashboard.contains("grafana_dashboard: \"1\""),
+        "{dashboard}"
+    );
     assert!(dashboard.contains("\"uid\": \"generalbot\""), "{dashboard}");
 }
 

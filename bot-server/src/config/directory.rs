@@ -41,6 +41,8 @@ pub struct DirectoryConfig {
     pub operator_groups: Vec<String>,
     /// The audience a directory access token must carry on the API.
     pub audience: String,
+    /// `acr` values that mean a second factor was used (asked for at sign-in).
+    pub mfa_acr_values: Vec<String>,
 }
 
 impl std::fmt::Debug for DirectoryConfig {
@@ -54,6 +56,7 @@ impl std::fmt::Debug for DirectoryConfig {
             .field("admin_groups", &self.admin_groups)
             .field("operator_groups", &self.operator_groups)
             .field("audience", &self.audience)
+            .field("mfa_acr_values", &self.mfa_acr_values)
             .finish()
     }
 }
@@ -87,6 +90,7 @@ pub fn directory(
     let admin_groups = list(src, env::OIDC_ADMIN_GROUPS);
     let operator_groups = list(src, env::OIDC_OPERATOR_GROUPS);
     let audience = src.get(env::OIDC_AUDIENCE);
+    let mfa_acr_values = list(src, env::OIDC_MFA_ACR_VALUES);
     let password_login = match src.get(env::PASSWORD_LOGIN).as_deref() {
         None => None,
         Some("all") => Some(PasswordLogin::All),
@@ -154,6 +158,7 @@ pub fn directory(
             admin_groups,
             operator_groups,
             audience,
+            mfa_acr_values,
         }),
         password_login.unwrap_or(PasswordLogin::Admins),
     ))

@@ -1,6 +1,7 @@
 //! What a directory's token says, read as policy (pure): the role a user's groups give
 //! (no privilege unless a group says so), whether the sign-in used a second factor (the
-//! `amr` claim, RFC 8176), and the sign-in state carried through the directory.
+//! `amr` claim, RFC 8176, or an `acr` the configuration names), and the sign-in state
+//! carried through the directory.
 
 use crate::auth::Role;
 use crate::config::DirectoryConfig;
@@ -22,9 +23,11 @@ const SECOND_FACTORS: [&str; 10] = [
     "mfa", "otp", "hwk", "swk", "sms", "tel", "fpt", "face", "iris", "sc",
 ];
 
-/// Whether the directory says a second factor was used.
-pub fn used_second_factor(amr: &[String]) -> bool {
+/// Whether the directory says a second factor was used: an `amr` method beyond a
+/// password, or an `acr` the configuration names as one.
+pub fn used_second_factor(cfg: &DirectoryConfig, amr: &[String], acr: Option<&str>) -> bool {
     amr.iter().any(|m| SECOND_FACTORS.contains(&m.as_str()))
+        || acr.is_some_and(|a| cfg.mfa_acr_values.iter().any(|v| v == a))
 }
 
 /// The groups a claim lists (a list of strings, or one string); `None` when the token
@@ -78,6 +81,7 @@ mod tests {
             admin_groups: vec!["admins".into()],
             operator_groups: vec!["ops".into()],
             audience: "c".into(),
+            mfa_acr_values: vec!["phrh".into()],
         }
     }
 
@@ -91,12 +95,16 @@ mod tests {
     }
 
     #[test]
-    fn a_second_factor_is_read_from_amr() {
+    fn a_second_factor_is_read_from_amr_or_a_named_acr() {
         let a = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
-        assert!(used_second_factor(&a(&["pwd", "otp"])));
-        assert!(used_second_factor(&a(&["mfa"])));
-        assert!(!used_second_factor(&a(&["pwd"])));
-        assert!(!used_second_factor(&[]));
+        let c = cfg();
+        assert!(used_second_factor(&c, &a(&["pwd", "otp"]), None));
+        assert!(used_second_factor(&c, &a(&["mfa"]), None));
+        assert!(!used_second_factor(&c, &a(&["pwd"]), None));
+        assert!(!used_second_factor(&c, &[], None));
+        assert!(used_second_factor(&c, &a(&["pwd"]), Some("phrh")));
+        assert!(!used_second_factor(&c, &a(&["pwd"]), Some("phr")));
+        assert!(!used_second_factor(&c, &[], Some("")));
     }
 
     #[test]

@@ -18,8 +18,8 @@ use openidconnect::core::{
     CoreAuthenticationFlow, CoreClient, CoreJsonWebKeySet, CoreProviderMetadata,
 };
 use openidconnect::{
-    AuthorizationCode, ClientId, ClientSecret, CsrfToken, Nonce, PkceCodeChallenge,
-    PkceCodeVerifier, RedirectUrl, Scope, TokenResponse as _,
+    AuthenticationContextClass, AuthorizationCode, ClientId, ClientSecret, CsrfToken, Nonce,
+    PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope, TokenResponse as _,
 };
 use tokio::sync::RwLock;
 
@@ -269,6 +269,11 @@ impl Directory {
         if let Some(hint) = login_hint {
             request = request.add_extra_param("login_hint", hint.to_owned());
         }
+        // Ask for the contexts that mean a second factor, so the directory prompts for
+        // one (a voluntary claim: the token's own `acr` and `amr` decide).
+        for acr in &self.cfg.mfa_acr_values {
+            request = request.add_auth_context_value(AuthenticationContextClass::new(acr.clone()));
+        }
         let (url, _, _) = request.url();
         Ok(SignIn {
             url: url.to_string(),
@@ -321,27 +326,29 @@ impl Directory {
                         c.auth_method_refs()
                             .map(|a| a.iter().map(|m| m.as_str().to_owned()).collect())
                             .unwrap_or_default(),
+                        c.auth_context_ref().map(|a| a.as_str().to_owned()),
                     )
                 })
                 .map_err(|e| e.to_string())
         };
-        let (subject, email, amr): (String, Option<String>, Vec<String>) = match verify(&client) {
-            Ok(c) => c,
-            Err(first) => {
-                if !self.refresh_keys().await? {
-                    return Err(OidcError::Token(first));
+        let (subject, email, amr, acr): (String, Option<String>, Vec<String>, Option<String>) =
+            match verify(&client) {
+                Ok(c) => c,
+                Err(first) => {
+                    if !self.refresh_keys().await? {
+                        return Err(OidcError::Token(first));
+                    }
+                    let (client, _) = self.client().await?;
+                    verify(&client).map_err(OidcError::Token)?
                 }
-                let (client, _) = self.client().await?;
-                verify(&client).map_err(OidcError::Token)?
-            }
-        };
+            };
         let payload = jwt_payload(&id_token.to_string())?;
         Ok(DirectoryUser {
             issuer: self.cfg.issuer.clone(),
             subject,
             email,
             groups: claims::groups_in(&payload, &self.cfg.roles_claim),
-            second_factor: claims::used_second_factor(&amr),
+            second_factor: claims::used_second_factor(&self.cfg, &amr, acr.as_deref()),
         })
     }
 
@@ -399,12 +406,13 @@ impl Directory {
             .ok_or_else(|| OidcError::Token("no subject".into()))?
             .to_owned();
         let amr: Vec<String> = claims::groups_in(&claims, "amr").unwrap_or_default();
+        let acr = claims.get("acr").and_then(|a| a.as_str());
         Ok(Some(DirectoryUser {
             issuer: self.cfg.issuer.clone(),
             subject,
             email: None,
             groups: claims::groups_in(&claims, &self.cfg.roles_claim),
-            second_factor: claims::used_second_factor(&amr),
+            second_factor: claims::used_second_factor(&self.cfg, &amr, acr),
         }))
     }
 

@@ -33,7 +33,10 @@ const provider = new Provider(issuer, {
   cookies: { keys: ['generalbot-test-cookie-key'] },
   pkce: { required: () => true },
   conformIdTokenClaims: false,
-  claims: { openid: ['sub', 'amr', 'auth_time'], email: ['email', 'email_verified'], groups: ['groups'] },
+  claims: { acr: null, openid: ['sub', 'amr', 'auth_time'], email: ['email', 'email_verified'], groups: ['groups'] },
+  // The contexts a test user may sign in with; `phrh` is the one the bot server is told
+  // means a second factor.
+  acrValues: ['urn:password', 'phrh'],
   scopes: ['openid', 'email', 'groups'],
   features: {
     devInteractions: { enabled: false },
@@ -91,7 +94,7 @@ async function interaction(req, res) {
     return provider.interactionFinished(
       req,
       res,
-      { login: { accountId: id, amr: users[id].amr ?? ['pwd'] } },
+      { login: { accountId: id, amr: users[id].amr ?? ['pwd'], acr: users[id].acr ?? 'urn:password' } },
       { mergeWithLastSubmission: false },
     );
   }

@@ -153,6 +153,16 @@ pub struct DirectorySpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 256))]
     pub api_audience: Option<String>,
+    /// `acr` values (authentication context classes) that mean the directory used a
+    /// second factor, such as `phrh` or Keycloak's level `2`. The bot asks the directory
+    /// for them at sign-in, and a token carrying one meets `requireMfa` like an `amr` of
+    /// `otp`, `hwk` or `mfa` does.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(
+        length(max = 8),
+        inner(length(min = 1, max = 256), pattern(r"^[!#-~]+$"))
+    )]
+    pub mfa_acr_values: Vec<String>,
     /// Who may still sign in with a local password: `AdminsOnly` (break-glass
     /// administrators), `All` or `Off`.
     #[serde(default)]

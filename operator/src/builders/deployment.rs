@@ -428,6 +428,9 @@ fn service_environment(ctx: &BuildContext<'_>, service: &DeclaredService<'_>) ->
                 if let Some(aud) = &d.api_audience {
                     v.push(var(env::OIDC_AUDIENCE, aud.clone()));
                 }
+                if !d.mfa_acr_values.is_empty() {
+                    v.push(var(env::OIDC_MFA_ACR_VALUES, d.mfa_acr_values.join(",")));
+                }
                 v
             })
             .unwrap_or_default(),
