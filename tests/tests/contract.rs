@@ -71,9 +71,19 @@ fn load(name: &str) -> GeneralBot {
         .unwrap()
 }
 
-/// The full example with the options it leaves off turned on.
+/// The full example with the options it leaves off turned on, vector search included.
 fn everything_on() -> GeneralBot {
     let mut gb = load("full.yaml");
+    gb.spec.server.features.vectordb = true;
+    gb.spec.services.vector_db = Some(
+        serde_json::from_value(serde_json::json!({
+            "host": "qdrant.vectors.svc",
+            "port": 6334,
+            "peer": {"podSelector": {"app": "qdrant"}},
+            "credentialsSecret": {"name": "qdrant-api-key"}
+        }))
+        .unwrap(),
+    );
     gb.spec
         .services
         .cache
