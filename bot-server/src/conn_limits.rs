@@ -131,6 +131,11 @@ impl<S> Counted<S> {
             _permit: permit,
         }
     }
+
+    /// The wrapped stream.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
 }
 
 impl<S: AsyncRead + Unpin> AsyncRead for Counted<S> {

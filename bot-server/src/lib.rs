@@ -25,6 +25,7 @@ pub mod auth;
 pub mod backup;
 pub mod bootstrap;
 pub mod bots;
+pub mod client_certs;
 pub mod config;
 pub mod conn_limits;
 pub mod crypto;

@@ -171,7 +171,7 @@ async fn main() -> ExitCode {
         generalbot_bot_server::reencrypt::spawn(state.clone(), Duration::from_secs(60));
     let listeners = match Listeners::bind(config.listen, config.metrics_listen).await {
         Ok(l) => match &config.tls {
-            Some((cert, key)) => match ReloadingTls::load(cert, key) {
+            Some((cert, key)) => match ReloadingTls::load(cert, key, config.client_ca()) {
                 Ok(tls) => {
                     drop(tls.spawn_reload(Duration::from_secs(5)));
                     l.with_tls(tls)

@@ -1,6 +1,8 @@
 //! TLS 1.3 for the API (rustls with the ring provider, TLS 1.2 and older refused),
 //! from a PEM certificate chain and key that are reloaded when the files change, so a
-//! renewed certificate is served without a restart. The listeners hold connections
+//! renewed certificate is served without a restart; with client certificates asked for
+//! ([`crate::client_certs`]), the trust bundle they are verified against is reloaded
+//! with them. The listeners hold connections
 //! within the bounds of [`crate::conn_limits`].
 
 use std::net::SocketAddr;
@@ -37,8 +39,13 @@ pub enum TlsError {
     Config(#[source] rustls::Error),
 }
 
-/// Builds a TLS-1.3-only server configuration from PEM files.
-pub fn server_config(cert: &Path, key: &Path) -> Result<rustls::ServerConfig, TlsError> {
+/// Builds a TLS-1.3-only server configuration from PEM files; with `client_ca`, client
+/// certificates are asked for and verified against that bundle.
+pub fn server_config(
+    cert: &Path,
+    key: &Path,
+    client_ca: Option<&Path>,
+) -> Result<rustls::ServerConfig, TlsError> {
     let cert_err = |detail: String| TlsError::Certificate {
         path: cert.to_owned(),
         detail,
@@ -53,14 +60,18 @@ pub fn server_config(cert: &Path, key: &Path) -> Result<rustls::ServerConfig, Tl
     let key_der = PrivateKeyDer::from_pem_file(key).map_err(|_| TlsError::Key {
         path: key.to_owned(),
     })?;
-    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
+    let builder = rustls::ServerConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
     .with_protocol_versions(&[&rustls::version::TLS13])
-    .map_err(TlsError::Config)?
-    .with_no_client_auth()
-    .with_single_cert(chain, key_der)
     .map_err(TlsError::Config)?;
+    let builder = match client_ca {
+        Some(ca) => builder.with_client_cert_verifier(crate::client_certs::verifier(ca)?),
+        None => builder.with_no_client_auth(),
+    };
+    let mut config = builder
+        .with_single_cert(chain, key_der)
+        .map_err(TlsError::Config)?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(config)
 }
@@ -71,9 +82,10 @@ pub struct ReloadingTls {
     current: Arc<RwLock<Arc<rustls::ServerConfig>>>,
     cert: PathBuf,
     key: PathBuf,
+    client_ca: Option<PathBuf>,
 }
 
-fn file_digest(paths: [&Path; 2]) -> Vec<u8> {
+fn file_digest<'a>(paths: impl IntoIterator<Item = &'a Path>) -> Vec<u8> {
     let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
     for p in paths {
         if let Ok(bytes) = std::fs::read(p) {
@@ -85,13 +97,21 @@ fn file_digest(paths: [&Path; 2]) -> Vec<u8> {
 }
 
 impl ReloadingTls {
-    /// Loads the files.
-    pub fn load(cert: &Path, key: &Path) -> Result<Self, TlsError> {
+    /// Loads the files (and the bundle client certificates are verified against, if
+    /// they are asked for).
+    pub fn load(cert: &Path, key: &Path, client_ca: Option<&Path>) -> Result<Self, TlsError> {
         Ok(Self {
-            current: Arc::new(RwLock::new(Arc::new(server_config(cert, key)?))),
+            current: Arc::new(RwLock::new(Arc::new(server_config(cert, key, client_ca)?))),
             cert: cert.to_owned(),
             key: key.to_owned(),
+            client_ca: client_ca.map(Path::to_owned),
         })
+    }
+
+    fn files(&self) -> impl Iterator<Item = &Path> {
+        [self.cert.as_path(), self.key.as_path()]
+            .into_iter()
+            .chain(self.client_ca.as_deref())
     }
 
     /// The configuration for the next handshake.
@@ -107,16 +127,16 @@ impl ReloadingTls {
     pub fn spawn_reload(&self, every: Duration) -> tokio::task::JoinHandle<()> {
         let this = self.clone();
         // Taken now, not in the task, so a change made right after this call is seen.
-        let mut last = file_digest([&self.cert, &self.key]);
+        let mut last = file_digest(self.files());
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(every);
             loop {
                 tick.tick().await;
-                let now = file_digest([&this.cert, &this.key]);
+                let now = file_digest(this.files());
                 if now == last {
                     continue;
                 }
-                match server_config(&this.cert, &this.key) {
+                match server_config(&this.cert, &this.key, this.client_ca.as_deref()) {
                     Ok(c) => {
                         let c = Arc::new(c);
                         match this.current.write() {
@@ -124,7 +144,10 @@ impl ReloadingTls {
                             Err(p) => *p.into_inner() = c,
                         }
                         last = now;
-                        tracing::info!("TLS certificate reloaded");
+                        tracing::info!(
+                            client_certificates = this.client_ca.is_some(),
+                            "TLS certificate and trust bundle reloaded"
+                        );
                     }
                     Err(e) => {
                         tracing::error!(error = %e, "TLS certificate changed but cannot be loaded; keeping the previous one")
@@ -329,7 +352,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("gb-tls-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let first = write_cert(&dir);
-        let tls = ReloadingTls::load(&dir.join("tls.crt"), &dir.join("tls.key")).unwrap();
+        let tls = ReloadingTls::load(&dir.join("tls.crt"), &dir.join("tls.key"), None).unwrap();
         let _reload = tls.spawn_reload(Duration::from_millis(100));
         let l = crate::Listeners::bind(
             "127.0.0.1:0".parse().unwrap(),

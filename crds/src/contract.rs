@@ -289,6 +289,10 @@ pub mod env {
     pub const REQUIRE_MFA: &str = "BOTSERVER_REQUIRE_MFA";
     /// `true` to write the audit log.
     pub const ENABLE_AUDIT: &str = "BOTSERVER_ENABLE_AUDIT";
+    /// Client certificates on the API (mutual TLS): `off`, `optional` (verified against
+    /// `BOTSERVER_TLS_CA_FILE` when presented) or `required` (every `/api/` request must
+    /// come with one; the operator's `/internal/` calls carry the ops token instead).
+    pub const CLIENT_CERTIFICATES: &str = "BOTSERVER_CLIENT_CERTIFICATES";
     /// `true` to encrypt database fields.
     pub const ENCRYPT_FIELDS: &str = "BOTSERVER_ENCRYPT_FIELDS";
     /// Comma-separated enabled features (`vectordb`, `email`).
@@ -387,7 +391,7 @@ pub mod env {
 
     /// Every variable above: the contract test checks each is either produced by the
     /// operator and consumed by the bot server, or named as one of the bot server's own.
-    pub const ALL: [&str; 74] = [
+    pub const ALL: [&str; 75] = [
         MODE,
         JWT_SECRET,
         ENCRYPTION_KEY,
@@ -418,6 +422,7 @@ pub mod env {
         MAX_UPLOAD_SIZE,
         REQUIRE_MFA,
         ENABLE_AUDIT,
+        CLIENT_CERTIFICATES,
         ENCRYPT_FIELDS,
         FEATURES,
         BOTS_DIR,

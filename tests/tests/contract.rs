@@ -74,6 +74,8 @@ fn load(name: &str) -> GeneralBot {
 /// The full example with the options it leaves off turned on, vector search included.
 fn everything_on() -> GeneralBot {
     let mut gb = load("full.yaml");
+    gb.spec.server.settings.client_certificates =
+        generalbot_crds::v1alpha1::ClientCertificates::Required;
     gb.spec.server.features.vectordb = true;
     gb.spec.services.vector_db = Some(
         serde_json::from_value(serde_json::json!({

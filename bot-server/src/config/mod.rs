@@ -285,6 +285,14 @@ pub fn migration_settings(
 }
 
 impl Config {
+    /// The bundle client certificates on the API are verified against, when they are
+    /// asked for.
+    pub fn client_ca(&self) -> Option<&Path> {
+        (self.policy.client_certificates != ClientCertificates::Off)
+            .then_some(self.capabilities.trust_bundle.as_deref())
+            .flatten()
+    }
+
     /// Reads and validates everything; a setting of ours that nothing read is refused
     /// in production. `dev` forces loopback listeners.
     pub fn load(src: &dyn Source, dev: bool) -> Result<Self, ConfigError> {
@@ -361,7 +369,7 @@ impl Config {
         }
         let database = database(src, dev)?;
         let (directory, password_login) = directory(src, dev, plaintext)?;
-        Ok(Self {
+        let config = Self {
             dev,
             listen,
             metrics_listen,
@@ -379,6 +387,15 @@ impl Config {
             password_login,
             bots_dir,
             bootstrap_admin,
-        })
+        };
+        if config.policy.client_certificates != ClientCertificates::Off
+            && (config.tls.is_none() || config.capabilities.trust_bundle.is_none())
+        {
+            return Err(ConfigError::Required {
+                var: env::CLIENT_CERTIFICATES,
+                what: "client certificates are verified by the API's own TLS against the trust bundle: set BOTSERVER_TLS_CERT_FILE, BOTSERVER_TLS_KEY_FILE and BOTSERVER_TLS_CA_FILE (the operator does), or set it to off",
+            });
+        }
+        Ok(config)
     }
 }

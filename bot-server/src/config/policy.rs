@@ -38,6 +38,20 @@ pub struct Policy {
     pub enable_audit: bool,
     /// Who may sign in with a local password (set from the directory settings).
     pub password_login: super::PasswordLogin,
+    /// Client certificates on the API.
+    pub client_certificates: ClientCertificates,
+}
+
+/// Client certificates on the API (`BOTSERVER_CLIENT_CERTIFICATES`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ClientCertificates {
+    /// Not asked for.
+    #[default]
+    Off,
+    /// Asked for, and verified against the trust bundle when presented.
+    Optional,
+    /// Every `/api/` request must come over a connection with a verified one.
+    Required,
 }
 
 impl Default for Policy {
@@ -57,6 +71,7 @@ impl Default for Policy {
             require_mfa: false,
             enable_audit: true,
             password_login: super::PasswordLogin::All,
+            client_certificates: ClientCertificates::Off,
         }
     }
 }
@@ -109,5 +124,17 @@ pub fn policy(src: &dyn Source) -> Result<Policy, ConfigError> {
         require_mfa: parse(src, env::REQUIRE_MFA, d.require_mfa, "true or false")?,
         enable_audit: parse(src, env::ENABLE_AUDIT, d.enable_audit, "true or false")?,
         password_login: d.password_login,
+        client_certificates: match src.get(env::CLIENT_CERTIFICATES).as_deref() {
+            None | Some("off") => ClientCertificates::Off,
+            Some("optional") => ClientCertificates::Optional,
+            Some("required") => ClientCertificates::Required,
+            Some(other) => {
+                return Err(ConfigError::Invalid {
+                    var: env::CLIENT_CERTIFICATES,
+                    value: other.to_owned(),
+                    expected: "off, optional or required",
+                });
+            }
+        },
     })
 }

@@ -46,6 +46,9 @@ pub enum ApiError {
     /// A sealed file does not open.
     #[error(transparent)]
     Seal(#[from] crate::objects::sealed::SealError),
+    /// The API requires a client certificate and the connection has none.
+    #[error("client certificate required")]
+    ClientCertificateRequired,
 }
 
 impl IntoResponse for ApiError {
@@ -91,6 +94,10 @@ impl IntoResponse for ApiError {
             Self::Auth(AuthError::NoEnrolment) => (
                 StatusCode::CONFLICT,
                 "no TOTP enrolment is pending: POST /api/auth/totp/enrol first",
+            ),
+            Self::ClientCertificateRequired => (
+                StatusCode::FORBIDDEN,
+                "this API requires a client certificate issued by the bot's CA (mutual TLS): connect with one",
             ),
             Self::NotFound => (StatusCode::NOT_FOUND, "not found"),
             Self::BadRequest(m) => (StatusCode::BAD_REQUEST, *m),

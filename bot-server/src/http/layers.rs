@@ -1,5 +1,6 @@
 //! The layers every request goes through: latency, the shared rate limits (per address
-//! and per user, 429 with `Retry-After`), and the audit of state-changing calls.
+//! and per user, 429 with `Retry-After`), client certificates where they are required,
+//! and the audit of state-changing calls.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -44,6 +45,42 @@ async fn over_budget(
             Err(None)
         }
     }
+}
+
+/// With `BOTSERVER_CLIENT_CERTIFICATES=required`, a `/api/` request over a connection
+/// without a verified client certificate is refused (403, audited).
+pub(super) async fn client_certificate(
+    State(state): State<Arc<AppState>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let client = req
+        .extensions()
+        .get::<ConnectInfo<PeerAddr>>()
+        .and_then(|c| c.0.1.clone());
+    let path = req.uri().path().to_owned();
+    if crate::client_certs::admitted(state.policy.client_certificates, &path, client.as_ref()) {
+        return next.run(req).await;
+    }
+    let ip = req
+        .extensions()
+        .get::<ClientIp>()
+        .map(|c| c.0.to_string())
+        .unwrap_or_default();
+    state.metrics.authorization_failures.inc();
+    state
+        .auth
+        .audit
+        .record(
+            AuditKind::AuthorizationFailure,
+            // Nobody is proven: aggregated with the other anonymous failures, so a
+            // flood of refusals cannot flood the log.
+            "anonymous",
+            "client_certificate_required",
+            serde_json::json!({"path": path, "ip": ip}),
+        )
+        .await;
+    super::error::ApiError::ClientCertificateRequired.into_response()
 }
 
 /// Per-IP (per minute) and per-user (per hour) limits; 429 with `Retry-After` beyond.

@@ -85,16 +85,20 @@ impl AppState {
     }
 }
 
-/// The TCP peer of a connection (plain or TLS), as axum's connect info.
-#[derive(Debug, Clone, Copy)]
-pub struct PeerAddr(pub SocketAddr);
+/// The TCP peer of a connection (plain or TLS), as axum's connect info, and who its
+/// verified client certificate names (mutual TLS), if it presented one.
+#[derive(Debug, Clone)]
+pub struct PeerAddr(
+    pub SocketAddr,
+    pub Option<crate::client_certs::ClientIdentity>,
+);
 
 impl
     axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, tokio::net::TcpListener>>
     for PeerAddr
 {
     fn connect_info(stream: axum::serve::IncomingStream<'_, tokio::net::TcpListener>) -> Self {
-        Self(*stream.remote_addr())
+        Self(*stream.remote_addr(), None)
     }
 }
 
@@ -103,7 +107,10 @@ impl
     for PeerAddr
 {
     fn connect_info(stream: axum::serve::IncomingStream<'_, crate::tls::TlsListener>) -> Self {
-        Self(*stream.remote_addr())
+        // rustls verified these during the handshake (or there are none).
+        let (_, connection) = stream.io().get_ref().get_ref();
+        let client = crate::client_certs::ClientIdentity::of(connection.peer_certificates());
+        Self(*stream.remote_addr(), client)
     }
 }
 
@@ -115,7 +122,7 @@ impl
     fn connect_info(
         stream: axum::serve::IncomingStream<'_, crate::tls::CappedTcpListener>,
     ) -> Self {
-        Self(*stream.remote_addr())
+        Self(*stream.remote_addr(), None)
     }
 }
 
@@ -151,6 +158,11 @@ pub fn router(state: Arc<AppState>) -> Router {
         ))
         .layer(tower_http::limit::RequestBodyLimitLayer::new(
             state.policy.max_upload_size,
+        ))
+        // Inside the rate limit, so refusals cannot flood the audit log.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            layers::client_certificate,
         ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -28,10 +28,10 @@ async fn state(policy: Policy) -> Arc<AppState> {
 
 fn req(method: &str, uri: &str, body: Option<serde_json::Value>, token: Option<&str>) -> Request {
     let mut b = axum::http::Request::builder().method(method).uri(uri);
-    b = b.extension(ConnectInfo(PeerAddr(SocketAddr::from((
-        [127, 0, 0, 1],
-        4000,
-    )))));
+    b = b.extension(ConnectInfo(PeerAddr(
+        SocketAddr::from(([127, 0, 0, 1], 4000)),
+        None,
+    )));
     if let Some(t) = token {
         b = b.header(header::AUTHORIZATION, format!("Bearer {t}"));
     }
@@ -186,10 +186,10 @@ async fn security_headers_cors_and_body_limit() {
             .uri("/api/auth/login")
             .header(header::ORIGIN, origin)
             .header(header::ACCESS_CONTROL_REQUEST_METHOD, "POST")
-            .extension(ConnectInfo(PeerAddr(SocketAddr::from((
-                [127, 0, 0, 1],
-                4000,
-            )))))
+            .extension(ConnectInfo(PeerAddr(
+                SocketAddr::from(([127, 0, 0, 1], 4000)),
+                None,
+            )))
             .body(Body::empty())
             .unwrap()
     };
@@ -226,10 +226,10 @@ async fn empty_allow_list_admits_no_origin() {
     let r = axum::http::Request::builder()
         .uri("/.well-known/jwks.json")
         .header(header::ORIGIN, "https://anything.example")
-        .extension(ConnectInfo(PeerAddr(SocketAddr::from((
-            [127, 0, 0, 1],
-            4000,
-        )))))
+        .extension(ConnectInfo(PeerAddr(
+            SocketAddr::from(([127, 0, 0, 1], 4000)),
+            None,
+        )))
         .body(Body::empty())
         .unwrap();
     let resp = app.oneshot(r).await.unwrap();

@@ -398,6 +398,13 @@ pub struct ServerSettings {
     /// Write the tamper-evident audit log (`BOTSERVER_ENABLE_AUDIT`).
     #[serde(default = "default_true")]
     pub audit: bool,
+    /// Client certificates on the API, for service-to-service mutual TLS
+    /// (`BOTSERVER_CLIENT_CERTIFICATES`): `Off`; `Optional`, a certificate presented must
+    /// chain to the bot's trust bundle (the internal CA, or `caSecret`'s) or the
+    /// handshake fails; `Required`, every `/api/` request also needs one. The bundle is
+    /// reloaded when it rotates, without a restart.
+    #[serde(default)]
+    pub client_certificates: ClientCertificates,
     /// Log level of the bot server. Production runs at `info`.
     #[serde(default)]
     pub log_level: LogLevel,
@@ -419,6 +426,7 @@ impl Default for ServerSettings {
             max_upload_size_bytes: default_max_upload_size(),
             require_mfa: false,
             audit: true,
+            client_certificates: ClientCertificates::default(),
             log_level: LogLevel::default(),
         }
     }
@@ -453,6 +461,29 @@ fn default_max_upload_size() -> u32 {
 }
 pub(super) fn default_true() -> bool {
     true
+}
+
+/// Client certificates on the bot's API.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum ClientCertificates {
+    /// Not asked for.
+    #[default]
+    Off,
+    /// Verified when presented.
+    Optional,
+    /// Needed by every `/api/` request.
+    Required,
+}
+
+impl ClientCertificates {
+    /// The value of `BOTSERVER_CLIENT_CERTIFICATES`.
+    pub fn as_env(self) -> &'static str {
+        match self {
+            Self::Off => "off",
+            Self::Optional => "optional",
+            Self::Required => "required",
+        }
+    }
 }
 
 /// Log level of the bot server.

@@ -346,6 +346,7 @@ fn environment(ctx: &BuildContext<'_>, services: &[DeclaredService<'_>]) -> Vec<
         var(env::MAX_UPLOAD_SIZE, s.max_upload_size_bytes.to_string()),
         var(env::REQUIRE_MFA, s.require_mfa.to_string()),
         var(env::ENABLE_AUDIT, s.audit.to_string()),
+        var(env::CLIENT_CERTIFICATES, s.client_certificates.as_env()),
         var(env::FEATURES, features.join(",")),
         var(
             env::TEMP_FILE_RETENTION_DAYS,
