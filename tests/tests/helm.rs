@@ -32,6 +32,17 @@ fn chart() -> PathBuf {
 /// address); a real install finds it in the cluster.
 const API_SERVER: [&str; 2] = ["--set", "apiServer.cidrs={10.96.0.1/32}"];
 
+/// The chart's monitoring turned on: the operator's ServiceMonitor and PrometheusRule and
+/// the dashboard.
+const MONITORING: [&str; 6] = [
+    "--set",
+    "monitoring.serviceMonitor.enabled=true",
+    "--set",
+    "monitoring.prometheusRule.enabled=true",
+    "--set",
+    "monitoring.dashboard.enabled=true",
+];
+
 fn template(helm: &PathBuf, extra: &[&str], dir: &TempDir) -> PathBuf {
     let (ok, out) = run(Command::new(helm)
         .args([
@@ -146,18 +157,10 @@ fn chart_renders_valid_objects() {
         skip("chart schemas", "kubernetes-validate is not installed");
         return;
     };
-    let monitoring = [
-        "--set",
-        "monitoring.serviceMonitor.enabled=true",
-        "--set",
-        "monitoring.prometheusRule.enabled=true",
-        "--set",
-        "monitoring.dashboard.enabled=true",
-    ];
     for extra in [
         &[][..],
         &["--set", "watchNamespace=bots"][..],
-        &monitoring[..],
+        &MONITORING[..],
     ] {
         let dir = TempDir::new("gb-helm");
         let file = template(&helm, extra, &dir);
@@ -272,6 +275,34 @@ fn trivy() -> Option<PathBuf> {
     (ok && path.is_file()).then_some(path)
 }
 
+/// trivy's findings over `dir` (with the checks `ignore` lists left out), one result
+/// per file; fails the test if trivy itself fails or scans nothing.
+fn trivy_results(
+    trivy: &PathBuf,
+    dir: &std::path::Path,
+    ignore: Option<&std::path::Path>,
+) -> Vec<serde_json::Value> {
+    let mut cmd = Command::new(trivy);
+    cmd.args([
+        "config",
+        "--skip-check-update",
+        "--quiet",
+        "--exit-code",
+        "1",
+        "--format",
+        "json",
+    ]);
+    if let Some(file) = ignore {
+        cmd.arg("--ignorefile").arg(file);
+    }
+    let (ok, out) = run(cmd.arg(dir));
+    assert!(ok, "{out}");
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let results = report["Results"].as_array().cloned().unwrap_or_default();
+    assert!(!results.is_empty(), "trivy scanned nothing: {out}");
+    results
+}
+
 #[test]
 fn chart_passes_trivy_with_each_ignored_check_justified() {
     let Some(helm) = helm() else { return };
@@ -302,34 +333,11 @@ fn chart_passes_trivy_with_each_ignored_check_justified() {
     for extra in [
         &[][..],
         &["--set", "watchNamespace=bots"][..],
-        &[
-            "--set",
-            "monitoring.serviceMonitor.enabled=true",
-            "--set",
-            "monitoring.prometheusRule.enabled=true",
-            "--set",
-            "monitoring.dashboard.enabled=true",
-        ][..],
+        &MONITORING[..],
     ] {
         let dir = TempDir::new("gb-helm-trivy");
         template(&helm, extra, &dir);
-        let (ok, out) = run(Command::new(&trivy)
-            .args([
-                "config",
-                "--skip-check-update",
-                "--quiet",
-                "--exit-code",
-                "1",
-                "--format",
-                "json",
-                "--ignorefile",
-            ])
-            .arg(&ignore)
-            .arg(&dir.0));
-        assert!(ok, "{extra:?}:\n{out}");
-        let report: serde_json::Value = serde_json::from_str(&out).unwrap();
-        let results = report["Results"].as_array().cloned().unwrap_or_default();
-        assert!(!results.is_empty(), "trivy scanned nothing: {out}");
+        let results = trivy_results(&trivy, &dir.0, Some(&ignore));
         for r in results {
             assert_eq!(r["MisconfSummary"]["Failures"], 0, "{extra:?}: {r}");
             assert!(
@@ -353,21 +361,8 @@ fn rendered_bots_pass_trivy() {
     for example in ["minimal.yaml", "full.yaml"] {
         generalbot_tests::render_example(example, &dir.0);
     }
-    let (ok, out) = run(Command::new(&trivy)
-        .args([
-            "config",
-            "--skip-check-update",
-            "--quiet",
-            "--exit-code",
-            "1",
-            "--format",
-            "json",
-        ])
-        .arg(&dir.0));
-    assert!(ok, "{out}");
-    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
-    let results = report["Results"].as_array().cloned().unwrap_or_default();
-    assert_eq!(results.len(), 2, "{out}");
+    let results = trivy_results(&trivy, &dir.0, None);
+    assert_eq!(results.len(), 2, "{results:?}");
     for r in results {
         assert_eq!(r["MisconfSummary"]["Failures"], 0, "{r}");
     }
