@@ -78,16 +78,7 @@ async fn main() {
     let pg = support::Postgres::start().expect("PostgreSQL");
     let moto = support::Moto::start().expect("moto");
     let dir = support::secrets(&pg);
-    support::write(&dir.join("s3-access"), support::Moto::ACCESS_KEY, 0o400);
-    support::write(&dir.join("s3-secret"), support::Moto::SECRET_KEY, 0o400);
-    let p = |p: std::path::PathBuf| p.to_str().unwrap().to_owned();
-    let storage = [
-        (env::STORAGE_ENDPOINT, moto.endpoint()),
-        (env::STORAGE_BUCKET, "bench-backups".to_owned()),
-        (env::STORAGE_ACCESS_KEY_FILE, p(dir.join("s3-access"))),
-        (env::STORAGE_SECRET_KEY_FILE, p(dir.join("s3-secret"))),
-        (env::STORAGE_CA_FILE, p(moto.ca.clone())),
-    ];
+    let storage = support::storage_settings(&dir, &moto, "bench-backups");
     let vars = support::replica_vars(&dir, &pg, None, &storage);
     {
         let cfg =

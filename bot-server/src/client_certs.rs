@@ -196,19 +196,7 @@ mod served {
         let tls =
             crate::tls::ReloadingTls::load(&ours.cert, &ours.key, config.client_ca()).unwrap();
         let _reload = tls.spawn_reload(Duration::from_millis(100));
-        let l = crate::Listeners::bind(
-            "127.0.0.1:0".parse().unwrap(),
-            "127.0.0.1:0".parse().unwrap(),
-        )
-        .await
-        .unwrap()
-        .with_tls(tls);
-        let addr = l.api.local_addr().unwrap();
-        let state = crate::build_state(&config).await.unwrap();
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(crate::serve(l, state.clone(), async move {
-            let _ = rx.await;
-        }));
+        let (addr, state, tx, server) = crate::tls::serve_for_test(tls, &config).await;
         let with = |pki: &TestPki| (pki.client_cert.clone(), pki.client_key.clone());
         let (our_cert, our_key) = with(&ours);
         let (next_cert, next_key) = with(&next);

@@ -274,6 +274,34 @@ impl axum::serve::Listener for CappedTcpListener {
     }
 }
 
+/// A whole server on loopback for in-crate tests: the API over `tls`, built from
+/// `config`; it stops when the sender is used or dropped.
+#[cfg(test)]
+pub(crate) async fn serve_for_test(
+    tls: ReloadingTls,
+    config: &crate::config::Config,
+) -> (
+    SocketAddr,
+    Arc<crate::http::AppState>,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<Result<(), crate::ServeError>>,
+) {
+    let l = crate::Listeners::bind(
+        "127.0.0.1:0".parse().unwrap(),
+        "127.0.0.1:0".parse().unwrap(),
+    )
+    .await
+    .unwrap()
+    .with_tls(tls);
+    let addr = l.api.local_addr().unwrap();
+    let state = crate::build_state(config).await.unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(crate::serve(l, state.clone(), async move {
+        let _ = rx.await;
+    }));
+    (addr, state, tx, server)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -354,21 +382,9 @@ mod tests {
         let first = write_cert(&dir);
         let tls = ReloadingTls::load(&dir.join("tls.crt"), &dir.join("tls.key"), None).unwrap();
         let _reload = tls.spawn_reload(Duration::from_millis(100));
-        let l = crate::Listeners::bind(
-            "127.0.0.1:0".parse().unwrap(),
-            "127.0.0.1:0".parse().unwrap(),
-        )
-        .await
-        .unwrap()
-        .with_tls(tls);
-        let addr = l.api.local_addr().unwrap();
         let config =
             crate::config::Config::load(&crate::config::MapSource::default(), true).unwrap();
-        let state = crate::build_state(&config).await.unwrap();
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(crate::serve(l, state, async move {
-            let _ = rx.await;
-        }));
+        let (addr, _state, tx, server) = serve_for_test(tls, &config).await;
 
         let (peer, version, body) = handshake(addr, std::slice::from_ref(&first)).await;
         assert_eq!(peer, first);

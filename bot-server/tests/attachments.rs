@@ -274,24 +274,9 @@ async fn attachments_in_a_bucket() {
         Err(why) => return support::skip("attachments, bucket", &why),
     };
     let dir = support::secrets(&pg);
-    support::write(&dir.join("s3-access"), support::Moto::ACCESS_KEY, 0o400);
-    support::write(&dir.join("s3-secret"), support::Moto::SECRET_KEY, 0o400);
-    let p = |p: std::path::PathBuf| p.to_str().unwrap().to_owned();
-    let r = support::replica(
-        &dir,
-        &pg,
-        None,
-        false,
-        &[
-            (env::STORAGE_ENDPOINT, moto.endpoint()),
-            (env::STORAGE_BUCKET, "bot-files".to_owned()),
-            (env::STORAGE_ACCESS_KEY_FILE, p(dir.join("s3-access"))),
-            (env::STORAGE_SECRET_KEY_FILE, p(dir.join("s3-secret"))),
-            (env::STORAGE_CA_FILE, p(moto.ca.clone())),
-            (env::MAX_UPLOAD_SIZE, (64 * 1024).to_string()),
-        ],
-    )
-    .await;
+    let mut settings = support::storage_settings(&dir, &moto, "bot-files");
+    settings.push((env::MAX_UPLOAD_SIZE, (64 * 1024).to_string()));
+    let r = support::replica(&dir, &pg, None, false, &settings).await;
     let generalbot_bot_server::objects::files::Files::Bucket { client, bucket } =
         r.state.files.clone()
     else {

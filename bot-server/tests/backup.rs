@@ -79,17 +79,8 @@ async fn a_backup_restores_identically_and_a_damaged_one_changes_nothing() {
         Err(why) => return support::skip("backups", &why),
     };
     let dir = support::secrets(&pg);
-    support::write(&dir.join("s3-access"), support::Moto::ACCESS_KEY, 0o400);
-    support::write(&dir.join("s3-secret"), support::Moto::SECRET_KEY, 0o400);
-    let p = |p: std::path::PathBuf| p.to_str().unwrap().to_owned();
-    let storage = [
-        (env::STORAGE_ENDPOINT, moto.endpoint()),
-        (env::STORAGE_BUCKET, BUCKET.to_owned()),
-        (env::STORAGE_ACCESS_KEY_FILE, p(dir.join("s3-access"))),
-        (env::STORAGE_SECRET_KEY_FILE, p(dir.join("s3-secret"))),
-        (env::STORAGE_CA_FILE, p(moto.ca.clone())),
-        (env::BACKUP_RETENTION_DAYS, "30".to_owned()),
-    ];
+    let mut storage = support::storage_settings(&dir, &moto, BUCKET);
+    storage.push((env::BACKUP_RETENTION_DAYS, "30".to_owned()));
     let s3 = generalbot_storage::client(&Endpoint {
         url: moto.endpoint(),
         region: "us-east-1".into(),
@@ -296,7 +287,10 @@ async fn a_backup_restores_identically_and_a_damaged_one_changes_nothing() {
         0o400,
     );
     let mut v = vars.clone();
-    v.insert(env::KEYS_DIR.into(), p(no_key.join("keys")));
+    v.insert(
+        env::KEYS_DIR.into(),
+        no_key.join("keys").to_str().unwrap().to_owned(),
+    );
     let err = restore_into("nokey", &key, &v).unwrap_err();
     assert!(
         err.contains("sealed with key") && err.contains("d1") && err.contains("no longer holds"),

@@ -42,6 +42,18 @@ pub struct ItemLabels {
     pub item: String,
 }
 
+impl ItemLabels {
+    /// The labels of `item` of `gb`.
+    pub fn of(gb: &generalbot_crds::GeneralBot, item: &str) -> Self {
+        use kube::ResourceExt;
+        Self {
+            namespace: gb.namespace().unwrap_or_default(),
+            name: gb.name_any(),
+            item: item.to_owned(),
+        }
+    }
+}
+
 /// Labels of the condition gauge.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ConditionLabels {
@@ -148,15 +160,10 @@ impl Metrics {
         gb: &generalbot_crds::GeneralBot,
         keys: &crate::status::KeysObserved,
     ) {
-        use kube::ResourceExt;
         for ring in &keys.rings {
             let blocked = keys.blocked.iter().any(|(name, _)| name == &ring.name);
             self.rotation_blocked
-                .get_or_create(&ItemLabels {
-                    namespace: gb.namespace().unwrap_or_default(),
-                    name: gb.name_any(),
-                    item: ring.name.clone(),
-                })
+                .get_or_create(&ItemLabels::of(gb, &ring.name))
                 .set(i64::from(blocked));
         }
     }
@@ -189,16 +196,11 @@ impl Metrics {
         rings: &[generalbot_crds::v1alpha1::KeyRingStatus],
         now: jiff::Timestamp,
     ) {
-        use kube::ResourceExt;
         for ring in rings {
             let Ok(since) = ring.active_since.parse::<jiff::Timestamp>() else {
                 continue;
             };
-            let labels = ItemLabels {
-                namespace: gb.namespace().unwrap_or_default(),
-                name: gb.name_any(),
-                item: ring.name.clone(),
-            };
+            let labels = ItemLabels::of(gb, &ring.name);
             self.key_age
                 .get_or_create(&labels)
                 .set(now.duration_since(since).as_secs_f64());
@@ -212,16 +214,11 @@ impl Metrics {
         certs: &[generalbot_crds::v1alpha1::CertificateStatus],
         now: jiff::Timestamp,
     ) {
-        use kube::ResourceExt;
         for c in certs {
             let Ok(not_after) = c.not_after.parse::<jiff::Timestamp>() else {
                 continue;
             };
-            let labels = ItemLabels {
-                namespace: gb.namespace().unwrap_or_default(),
-                name: gb.name_any(),
-                item: c.name.clone(),
-            };
+            let labels = ItemLabels::of(gb, &c.name);
             self.cert_expiry
                 .get_or_create(&labels)
                 .set(not_after.duration_since(now).as_secs_f64());

@@ -158,6 +158,22 @@ impl Drop for Run {
     }
 }
 
+/// Waits until the API server serves the CRD `name`.
+pub async fn established(crds: &Api<CustomResourceDefinition>, name: &str) {
+    eventually(&format!("CRD {name} to be established"), || {
+        let crds = crds.clone();
+        async move {
+            let crd = crds.get(name).await.ok()?;
+            crd.status?
+                .conditions?
+                .iter()
+                .any(|c| c.type_ == "Established" && c.status == "True")
+                .then_some(())
+        }
+    })
+    .await;
+}
+
 /// Creates the run's namespace, installs the CRD and starts the operator on it, with
 /// `propagation` seconds for a changed Secret to reach the pods and `extra` arguments.
 pub async fn start(client: Client, propagation: u32, extra: &[&str]) -> Run {
@@ -194,19 +210,7 @@ pub async fn start(client: Client, propagation: u32, extra: &[&str]) -> Run {
     )
     .await
     .unwrap();
-    eventually("the CRD to be established", || {
-        let crds = crds.clone();
-        async move {
-            let crd = crds.get(GeneralBot::crd_name()).await.ok()?;
-            let established = crd
-                .status?
-                .conditions?
-                .iter()
-                .any(|c| c.type_ == "Established" && c.status == "True");
-            established.then_some(())
-        }
-    })
-    .await;
+    established(&crds, GeneralBot::crd_name()).await;
 
     // Before the operator starts: it learns at start which optional kinds are served.
     let (installed_third_party, third_party_served) = match crate::third_party::install(&client)

@@ -19,7 +19,7 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 use kube::api::{Patch, PatchParams};
 use kube::{Api, Client};
 
-use crate::e2e::{MANAGER, eventually};
+use crate::e2e::{MANAGER, established};
 
 /// Each module, its pinned version and the CRD files taken from it.
 const SOURCES: [(&str, &str, &[&str]); 2] = [
@@ -92,19 +92,7 @@ pub async fn install(client: &Client) -> Result<Vec<String>, String> {
         installed.push(name);
     }
     for name in &installed {
-        eventually(&format!("CRD {name} to be established"), || {
-            let api = api.clone();
-            let name = name.clone();
-            async move {
-                let crd = api.get(&name).await.ok()?;
-                crd.status?
-                    .conditions?
-                    .iter()
-                    .any(|c| c.type_ == "Established" && c.status == "True")
-                    .then_some(())
-            }
-        })
-        .await;
+        established(&api, name).await;
     }
     Ok(installed)
 }

@@ -8,7 +8,6 @@ use axum::http::request::Parts;
 
 use super::AppState;
 use super::error::ApiError;
-use crate::audit::AuditKind;
 use crate::auth::Role;
 use crate::auth::service::{AuthError, Principal};
 
@@ -56,12 +55,8 @@ impl FromRequestParts<Arc<AppState>> for AdminUser {
     ) -> Result<Self, Self::Rejection> {
         let AuthUser(p) = AuthUser::from_request_parts(parts, state).await?;
         if p.role != Role::Admin {
-            state.metrics.authorization_failures.inc();
             state
-                .auth
-                .audit
-                .record(
-                    AuditKind::AuthorizationFailure,
+                .authorization_failure(
                     &p.user_id,
                     "denied",
                     serde_json::json!({"path": parts.uri.path(), "role": p.role.as_str()}),

@@ -67,14 +67,10 @@ pub(super) async fn client_certificate(
         .get::<ClientIp>()
         .map(|c| c.0.to_string())
         .unwrap_or_default();
-    state.metrics.authorization_failures.inc();
+    // Nobody is proven: aggregated with the other anonymous failures, so a flood of
+    // refusals cannot flood the log.
     state
-        .auth
-        .audit
-        .record(
-            AuditKind::AuthorizationFailure,
-            // Nobody is proven: aggregated with the other anonymous failures, so a
-            // flood of refusals cannot flood the log.
+        .authorization_failure(
             "anonymous",
             "client_certificate_required",
             serde_json::json!({"path": path, "ip": ip}),

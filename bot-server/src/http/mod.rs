@@ -60,6 +60,26 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// A refused attempt at something the caller may not do (a privilege-escalation
+    /// attempt, in the guide's words): counted for the alert and audited.
+    pub async fn authorization_failure(
+        &self,
+        actor: &str,
+        outcome: &str,
+        detail: serde_json::Value,
+    ) {
+        self.metrics.authorization_failures.inc();
+        self.auth
+            .audit
+            .record(
+                crate::audit::AuditKind::AuthorizationFailure,
+                actor,
+                outcome,
+                detail,
+            )
+            .await;
+    }
+
     /// Runs CPU-heavy `work` on the blocking pool, at most as many at once as there are
     /// cores, so the async workers keep serving.
     pub async fn cpu<T, F>(&self, work: F) -> Result<T, error::ApiError>

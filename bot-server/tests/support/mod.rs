@@ -198,6 +198,20 @@ pub fn replica_vars(
     vars
 }
 
+/// The settings of a bucket on `moto`, its credentials written under `dir`.
+pub fn storage_settings(dir: &Path, moto: &Moto, bucket: &str) -> Vec<(&'static str, String)> {
+    write(&dir.join("s3-access"), Moto::ACCESS_KEY, 0o400);
+    write(&dir.join("s3-secret"), Moto::SECRET_KEY, 0o400);
+    let p = |p: std::path::PathBuf| p.to_str().unwrap().to_owned();
+    vec![
+        (env::STORAGE_ENDPOINT, moto.endpoint()),
+        (env::STORAGE_BUCKET, bucket.to_owned()),
+        (env::STORAGE_ACCESS_KEY_FILE, p(dir.join("s3-access"))),
+        (env::STORAGE_SECRET_KEY_FILE, p(dir.join("s3-secret"))),
+        (env::STORAGE_CA_FILE, p(moto.ca.clone())),
+    ]
+}
+
 /// A replica serving with that configuration ([`replica_config`]).
 pub async fn replica(
     dir: &Path,

@@ -36,14 +36,11 @@ pub mod series {
 
 /// The `PrometheusRule`, when `spec.monitoring.alerts` asks for it.
 pub fn prometheus_rule(ctx: &BuildContext<'_>) -> Option<PrometheusRule> {
-    let monitoring = &ctx.gb.spec.monitoring;
-    if !monitoring.alerts {
+    if !ctx.gb.spec.monitoring.alerts {
         return None;
     }
-    let mut metadata = object_meta(ctx, ctx.name);
-    extend_labels(&mut metadata, &monitoring.labels);
     Some(PrometheusRule {
-        metadata,
+        metadata: monitoring_meta(ctx),
         spec: PrometheusRuleSpec {
             groups: vec![RuleGroup {
                 name: format!("generalbot.{}.{}", ctx.namespace, ctx.name),
@@ -55,14 +52,11 @@ pub fn prometheus_rule(ctx: &BuildContext<'_>) -> Option<PrometheusRule> {
 
 /// The `ServiceMonitor`, when `spec.monitoring.serviceMonitor` asks for it.
 pub fn service_monitor(ctx: &BuildContext<'_>) -> Option<ServiceMonitor> {
-    let monitoring = &ctx.gb.spec.monitoring;
-    if !monitoring.service_monitor {
+    if !ctx.gb.spec.monitoring.service_monitor {
         return None;
     }
-    let mut metadata = object_meta(ctx, ctx.name);
-    extend_labels(&mut metadata, &monitoring.labels);
     Some(ServiceMonitor {
-        metadata,
+        metadata: monitoring_meta(ctx),
         spec: ServiceMonitorSpec {
             selector: LabelSelector {
                 match_labels: Some(selector_labels(ctx.name)),
@@ -86,15 +80,17 @@ pub fn service_monitor(ctx: &BuildContext<'_>) -> Option<ServiceMonitor> {
     })
 }
 
-fn extend_labels(
-    metadata: &mut k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
-    extra: &BTreeMap<String, String>,
-) {
+/// The metadata of both objects: ours, plus `spec.monitoring.labels` for Prometheus's
+/// selectors (ours win: the operator finds its objects by them).
+fn monitoring_meta(
+    ctx: &BuildContext<'_>,
+) -> k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
+    let mut metadata = object_meta(ctx, ctx.name);
     let labels = metadata.labels.get_or_insert_with(BTreeMap::new);
-    for (k, v) in extra {
-        // Ours win: the operator finds its objects by them.
+    for (k, v) in &ctx.gb.spec.monitoring.labels {
         labels.entry(k.clone()).or_insert_with(|| v.clone());
     }
+    metadata
 }
 
 /// The alerting rules, in the guide's order.
